@@ -19,26 +19,26 @@ pub fn request_token(
         Product::Nomad => "x-nomad-token",
         Product::Vault => "x-vault-token",
     };
-    if let Some(v) = headers.get(header).and_then(|v| v.to_str().ok()) {
-        if !v.is_empty() {
-            return Some(v.to_string());
-        }
+    if let Some(v) = headers.get(header).and_then(|v| v.to_str().ok())
+        && !v.is_empty()
+    {
+        return Some(v.to_string());
     }
     if let Some(v) = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     {
         let mut parts = v.split_whitespace();
-        if let (Some(scheme), Some(token)) = (parts.next(), parts.next()) {
-            if scheme.eq_ignore_ascii_case("bearer") {
-                return Some(token.to_string());
-            }
+        if let (Some(scheme), Some(token)) = (parts.next(), parts.next())
+            && scheme.eq_ignore_ascii_case("bearer")
+        {
+            return Some(token.to_string());
         }
     }
-    if product == Product::Consul {
-        if let Some(t) = query.get("token").filter(|t| !t.is_empty()) {
-            return Some(t.clone());
-        }
+    if product == Product::Consul
+        && let Some(t) = query.get("token").filter(|t| !t.is_empty())
+    {
+        return Some(t.clone());
     }
     None
 }

@@ -95,11 +95,15 @@ impl BlockingParams {
     }
 }
 
-/// Waits until `resource_index()` differs from `params.index` or the wait elapses, and
-/// returns the resource index to report. `resource_index` is re-evaluated after every
-/// write in the product, so it must read the current state (taking the state lock).
+/// Waits until `resource_index()` exceeds `params.index`, the product's index is moved
+/// backwards (a snapshot restore wakes every watcher, which then sees the lower index),
+/// or the wait elapses, and returns the resource index to report. `resource_index` is
+/// re-evaluated after every write in the product, so it must read the current state
+/// (taking the state lock).
 ///
-/// Returns at once when `params.index` is 0.
+/// Returns at once when `params.index` is 0 or the resource index is already above it.
+/// A client whose index is *above* the current one (it saw a higher index before a
+/// restore) blocks like any other until a write or the timeout, as the real servers do.
 pub async fn wait_for_change<F>(
     clock: &IndexClock,
     params: BlockingParams,
@@ -110,8 +114,9 @@ where
 {
     let mut rx = clock.subscribe();
     rx.borrow_and_update();
+    let restores = clock.restores();
     let first = resource_index();
-    if params.index == 0 || first != params.index {
+    if params.index == 0 || first > params.index {
         return first;
     }
     let deadline = tokio::time::Instant::now() + params.wait_with_jitter();
@@ -123,7 +128,7 @@ where
                 }
                 rx.borrow_and_update();
                 let now = resource_index();
-                if now != params.index {
+                if now > params.index || clock.restores() != restores {
                     return now;
                 }
             }
@@ -338,17 +343,35 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_index_that_moved_backwards_answers_at_once() {
-        let clock = IndexClock::new(3);
-        let got = wait_for_change(
-            &clock,
-            BlockingParams {
-                index: 9,
-                wait: Duration::from_secs(60),
-            },
-            || 3,
-        )
-        .await;
+    async fn a_restore_that_moves_the_index_backwards_wakes_waiters() {
+        let clock = std::sync::Arc::new(IndexClock::new(9));
+        let restorer = clock.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            restorer.set(3);
+        });
+        let c = clock.clone();
+        let start = tokio::time::Instant::now();
+        let params = BlockingParams {
+            index: 9,
+            wait: Duration::from_secs(60),
+        };
+        let got = wait_for_change(&clock, params, || c.current()).await;
         assert_eq!(got, 3);
+        assert!(start.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_index_above_the_current_one_blocks_until_timeout() {
+        // A fresh Nomad answers index 0; a client asking with index 1 must block, not spin.
+        let clock = IndexClock::new(0);
+        let start = tokio::time::Instant::now();
+        let params = BlockingParams {
+            index: 1,
+            wait: Duration::from_secs(30),
+        };
+        let got = wait_for_change(&clock, params, || 0).await;
+        assert_eq!(got, 0);
+        assert!(start.elapsed() >= Duration::from_secs(30));
     }
 }

@@ -286,10 +286,8 @@ impl FaultController {
                     hit
                 }
             };
-            if fired {
-                if let Some(c) = rule.count.as_mut() {
-                    *c -= 1;
-                }
+            if fired && let Some(c) = rule.count.as_mut() {
+                *c -= 1;
             }
         }
         rules.retain(|r| r.count != Some(0));

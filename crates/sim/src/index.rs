@@ -4,19 +4,26 @@
 //! product's state lock, so indexes are assigned in write order and a woken watcher that
 //! takes the state lock always sees the write that woke it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 
 /// A monotonically increasing index with change notification.
 #[derive(Debug)]
 pub struct IndexClock {
     tx: watch::Sender<u64>,
+    /// Counts the times the index was moved backwards (snapshot restores), so blocked
+    /// watchers can tell a restore from an ordinary wake-up.
+    restores: AtomicU64,
 }
 
 impl IndexClock {
     /// A clock whose current index is `start`.
     pub fn new(start: u64) -> Self {
         let (tx, _rx) = watch::channel(start);
-        IndexClock { tx }
+        IndexClock {
+            tx,
+            restores: AtomicU64::new(0),
+        }
     }
 
     /// The last index handed out.
@@ -42,7 +49,15 @@ impl IndexClock {
     /// Sets the index (snapshot restore, or loading persisted state) and wakes every
     /// watcher. Unlike [`IndexClock::next`] this may move backwards.
     pub fn set(&self, index: u64) {
+        if index < self.current() {
+            self.restores.fetch_add(1, Ordering::SeqCst);
+        }
         self.tx.send_modify(|v| *v = index);
+    }
+
+    /// How many times the index has moved backwards since the clock was created.
+    pub fn restores(&self) -> u64 {
+        self.restores.load(Ordering::SeqCst)
     }
 
     /// A receiver that is notified on every change.

@@ -68,18 +68,18 @@ impl Sim {
             faults.register_state(weak, s.product());
         }
 
-        if let Some(dir) = &config.data_dir {
-            if let Some(saved) = persist::load(dir)? {
-                for (product, snapshot) in saved {
-                    let state = states.iter().find(|s| s.product() == product);
-                    if let Some(state) = state {
-                        state
-                            .restore(snapshot)
-                            .map_err(|reason| Error::CorruptState {
-                                path: persist::state_path(dir),
-                                reason: format!("{product} section: {reason}"),
-                            })?;
-                    }
+        if let Some(dir) = &config.data_dir
+            && let Some(saved) = persist::load(dir)?
+        {
+            for (product, snapshot) in saved {
+                let state = states.iter().find(|s| s.product() == product);
+                if let Some(state) = state {
+                    state
+                        .restore(snapshot)
+                        .map_err(|reason| Error::CorruptState {
+                            path: persist::state_path(dir),
+                            reason: format!("{product} section: {reason}"),
+                        })?;
                 }
             }
         }

@@ -1,0 +1,147 @@
+//! The executor against a scripted local server: retries, status mapping, timeouts.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use steward_hashi::{ConsulClient, ConsulConfig, Error, QueryOptions, RetryPolicy, WriteOptions};
+
+/// A server that answers `fail_status` to the first `failures` requests, then like Consul.
+async fn server(failures: usize, fail_status: u16) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let h = h.clone();
+        async move {
+            let n = h.fetch_add(1, Ordering::SeqCst);
+            if n < failures {
+                return (StatusCode::from_u16(fail_status).unwrap(), "No cluster leader").into_response();
+            }
+            if req.method() == axum::http::Method::PUT {
+                return ([("content-type", "application/json")], "true").into_response();
+            }
+            (
+                [("content-type", "application/json"), ("X-Consul-Index", "5")],
+                r#"[{"Key":"a","CreateIndex":5,"ModifyIndex":5,"LockIndex":0,"Flags":0,"Value":null}]"#,
+            )
+                .into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, hits)
+}
+
+fn client(addr: std::net::SocketAddr) -> ConsulClient {
+    ConsulClient::new(
+        ConsulConfig::default()
+            .with_address(&addr.to_string())
+            .unwrap()
+            .with_retry(RetryPolicy {
+                max_attempts: 3,
+                min_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(20),
+                jitter: true,
+            }),
+    )
+    .unwrap()
+}
+
+async fn bounded<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(20), f)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn reads_retry_until_success() {
+    let (addr, hits) = server(2, 500).await;
+    let r = bounded(client(addr).kv_get("a", &QueryOptions::new()))
+        .await
+        .unwrap();
+    assert_eq!(r.value.unwrap().key, "a");
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn reads_give_up_after_max_attempts() {
+    let (addr, hits) = server(10, 503).await;
+    let err = bounded(client(addr).kv_get("a", &QueryOptions::new()))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Unavailable {
+            status: Some(503),
+            ..
+        }
+    ));
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn blind_writes_are_sent_once_and_cas_writes_retried() {
+    let (addr, hits) = server(1, 500).await;
+    let c = client(addr);
+    assert!(
+        bounded(c.kv_put("a", b"x", None, &WriteOptions::new()))
+            .await
+            .is_err()
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let (addr, hits) = server(1, 500).await;
+    assert!(
+        bounded(client(addr).kv_put("a", b"x", None, &WriteOptions::cas(5)))
+            .await
+            .unwrap()
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn non_retryable_statuses_are_not_retried() {
+    for status in [400, 403, 501] {
+        let (addr, hits) = server(5, status).await;
+        let err = bounded(client(addr).kv_get("a", &QueryOptions::new()))
+            .await
+            .unwrap_err();
+        assert!(!err.is_retryable(), "{status}: {err:?}");
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "{status}");
+    }
+}
+
+#[tokio::test]
+async fn connection_refused_is_retried_even_for_blind_writes_and_reported() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let err = bounded(client(addr).kv_put("a", b"x", None, &WriteOptions::new()))
+        .await
+        .unwrap_err();
+    assert!(err.is_connect(), "{err:?}");
+    assert!(err.to_string().contains("connection failed"), "{err}");
+}
+
+#[tokio::test]
+async fn garbage_meta_headers_are_decode_errors() {
+    let app = axum::Router::new().fallback(|| async {
+        (
+            [
+                ("content-type", "application/json"),
+                ("X-Consul-Index", "not-a-number"),
+            ],
+            "[]",
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let err = bounded(client(addr).kv_list("a", &QueryOptions::new()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs and a fresh machine may lack. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
+# Python clients used by scripts/client-compat.sh, in a project-local virtualenv.
+VENV=target/py-venv
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements-compat.txt
