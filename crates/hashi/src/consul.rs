@@ -56,6 +56,14 @@ impl ConsulClient {
         Self::new(ConsulConfig::from_env()?)
     }
 
+    /// The same client, also reporting every request attempt to `observer` (metrics).
+    #[must_use]
+    pub fn with_observer(&self, observer: crate::transport::Observer) -> Self {
+        Self {
+            transport: self.transport.with_observer(observer),
+        }
+    }
+
     /// The executor (for requests this client has no method for).
     pub fn transport(&self) -> &Transport {
         &self.transport

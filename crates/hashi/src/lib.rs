@@ -30,5 +30,6 @@ pub use request::{Body, Idempotency, QueryOptions, RequestSpec, WriteOptions};
 pub use response::{QueryMeta, RawResponse, Response};
 pub use retry::RetryPolicy;
 pub use secret::SecretToken;
+pub use transport::{Observation, Observer};
 pub use vault::{VaultClient, VaultConfig};
 pub use watch::{WatchConfig, watch, watch_by};

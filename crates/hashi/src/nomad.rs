@@ -53,6 +53,14 @@ impl NomadClient {
         Self::new(NomadConfig::from_env()?)
     }
 
+    /// The same client, also reporting every request attempt to `observer` (metrics).
+    #[must_use]
+    pub fn with_observer(&self, observer: crate::transport::Observer) -> Self {
+        Self {
+            transport: self.transport.with_observer(observer),
+        }
+    }
+
     /// The executor.
     pub fn transport(&self) -> &Transport {
         &self.transport

@@ -39,10 +39,29 @@ impl fmt::Debug for Prepared {
     }
 }
 
+/// What an [`Observer`] sees of one request attempt (retries are observed one by one).
+#[derive(Clone, Copy, Debug)]
+pub struct Observation<'a> {
+    /// The product the request went to.
+    pub product: Product,
+    /// HTTP method.
+    pub method: &'a Method,
+    /// Request path (no query).
+    pub path: &'a str,
+    /// HTTP status of the answer; `None` when no answer arrived (connection error,
+    /// timeout).
+    pub status: Option<u16>,
+}
+
+/// A hook called after every request attempt, e.g. to count requests in metrics. It runs
+/// on the request's task: keep it short and non-blocking.
+pub type Observer = Arc<dyn Fn(&Observation<'_>) + Send + Sync>;
+
 struct Inner {
     endpoint: Endpoint,
     client: reqwest::Client,
     base_url: String,
+    observers: Vec<Observer>,
 }
 
 /// Sends requests to one server. Cheap to clone.
@@ -86,8 +105,40 @@ impl Transport {
                 endpoint,
                 client: built.client,
                 base_url,
+                observers: Vec::new(),
             }),
         })
+    }
+
+    /// A transport sharing this one's connection pool and settings that also calls
+    /// `observer` after every request attempt (observers added earlier still run).
+    #[must_use]
+    pub fn with_observer(&self, observer: Observer) -> Self {
+        let mut observers = self.inner.observers.clone();
+        observers.push(observer);
+        Self {
+            inner: Arc::new(Inner {
+                endpoint: self.inner.endpoint.clone(),
+                client: self.inner.client.clone(),
+                base_url: self.inner.base_url.clone(),
+                observers,
+            }),
+        }
+    }
+
+    fn observe(&self, spec: &RequestSpec, status: Option<u16>) {
+        if self.inner.observers.is_empty() {
+            return;
+        }
+        let observation = Observation {
+            product: self.product(),
+            method: &spec.method,
+            path: &spec.path,
+            status,
+        };
+        for observer in &self.inner.observers {
+            observer(&observation);
+        }
     }
 
     /// The product this transport talks to.
@@ -224,11 +275,12 @@ impl Transport {
             })?),
             Body::Bytes(b) => req.body(b.clone()),
         };
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| self.transport_error(spec, e))?;
+        let resp = req.send().await.map_err(|e| {
+            self.observe(spec, None);
+            self.transport_error(spec, e)
+        })?;
         let status = resp.status().as_u16();
+        self.observe(spec, Some(status));
         let headers = resp.headers().clone();
         let body = resp
             .bytes()
@@ -318,7 +370,11 @@ impl Transport {
             .headers(prepared.headers.clone())
             .send()
             .await
-            .map_err(|e| self.transport_error(spec, e))?;
+            .map_err(|e| {
+                self.observe(spec, None);
+                self.transport_error(spec, e)
+            })?;
+        self.observe(spec, Some(resp.status().as_u16()));
         if resp.status().is_success() {
             return Ok(resp);
         }

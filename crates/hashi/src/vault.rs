@@ -97,6 +97,14 @@ impl VaultClient {
         Self::new(VaultConfig::from_env()?)
     }
 
+    /// The same client, also reporting every request attempt to `observer` (metrics).
+    #[must_use]
+    pub fn with_observer(&self, observer: crate::transport::Observer) -> Self {
+        Self {
+            transport: self.transport.with_observer(observer),
+        }
+    }
+
     /// The executor.
     pub fn transport(&self) -> &Transport {
         &self.transport

@@ -55,6 +55,11 @@ pub trait ProductState: Send + Sync {
     fn clock(&self) -> &crate::index::IndexClock;
     /// A serialisable copy of the whole state, including the index counter.
     fn snapshot(&self) -> serde_json::Value;
+    /// [`ProductState::snapshot`] serialised (compact JSON). Products override it to
+    /// write their tables directly, without building a JSON tree of the whole state.
+    fn snapshot_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.snapshot()).unwrap_or_default()
+    }
     /// Replaces the whole state with a snapshot taken by [`ProductState::snapshot`].
     ///
     /// # Errors

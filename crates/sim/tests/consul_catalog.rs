@@ -21,6 +21,44 @@ fn comparable(v: &Value) -> Value {
 mod s5_agent_registration_and_health {
     use super::*;
 
+    /// Sidecars registered without a port get the lowest free one from 21000 (found
+    /// through an index of the node's proxy ports, not a scan of its services).
+    #[tokio::test]
+    async fn sidecars_without_a_port_take_the_lowest_free_one() {
+        let sim = start_vm().await;
+        let c = Consul::new(&sim);
+        let register = |id: &str| {
+            json!({"ID": id, "Name": "web", "Port": 8080,
+                   "Connect": {"SidecarService": {}}})
+        };
+        let port = |agent: &Value, id: &str| agent[format!("{id}-sidecar-proxy")]["Port"].clone();
+        for id in ["web-1", "web-2", "web-3"] {
+            let r = c
+                .put_json("/v1/agent/service/register", &register(id))
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+        let agent = c.get("/v1/agent/services").await.json();
+        assert_eq!(
+            [
+                port(&agent, "web-1"),
+                port(&agent, "web-2"),
+                port(&agent, "web-3")
+            ],
+            [json!(21000), json!(21001), json!(21002)]
+        );
+        // A re-registration keeps its port; a freed port is taken again.
+        c.put_json("/v1/agent/service/register", &register("web-2"))
+            .await;
+        c.put("/v1/agent/service/deregister/web-1", "").await;
+        c.put_json("/v1/agent/service/register", &register("web-4"))
+            .await;
+        let agent = c.get("/v1/agent/services").await.json();
+        assert_eq!(port(&agent, "web-2"), json!(21001));
+        assert_eq!(port(&agent, "web-4"), json!(21000));
+        sim.shutdown().await;
+    }
+
     #[tokio::test]
     async fn a_connect_registration_shows_in_health_like_the_fixtures() {
         let sim = start_vm().await;

@@ -720,3 +720,65 @@ mod s4_6_api_gateway_and_http_route {
         sim.shutdown().await;
     }
 }
+
+/// Listings are assembled from each entry's cached serialised form; they must always
+/// be what serialising the entries gives (`?pretty` still serialises the entries).
+mod cached_listings {
+    use super::*;
+
+    /// A listing, checked against its pretty form and against reading each entry.
+    async fn listing(c: &Consul, kind: &str) -> Vec<Value> {
+        let fast = c.get(&format!("/v1/config/{kind}")).await;
+        let slow = c.get(&format!("/v1/config/{kind}?pretty")).await;
+        let slow_json: Value = serde_json::from_str(&slow.text()).unwrap();
+        assert_eq!(fast.text(), serde_json::to_string(&slow_json).unwrap());
+        assert_eq!(fast.index(), slow.index());
+        let list = fast.json().as_array().unwrap().clone();
+        for e in &list {
+            let one = c
+                .get(&format!(
+                    "/v1/config/{kind}/{}",
+                    e["Name"].as_str().unwrap()
+                ))
+                .await
+                .json();
+            assert_eq!(&one, e);
+        }
+        list
+    }
+
+    #[tokio::test]
+    async fn listings_follow_writes_controller_status_and_index_resets() {
+        let sim = start().await;
+        let c = Consul::new(&sim);
+        http_defaults(&c, "web").await;
+        let route = json!({"Kind": "http-route", "Name": "web-route",
+            "Parents": [{"Kind": "api-gateway", "Name": "edge", "SectionName": "http"}],
+            "Rules": [{"Services": [{"Name": "web"}]}]});
+        assert_eq!(put_entry(&c, route).await.json(), json!(true));
+        let before = listing(&c, "http-route").await;
+        assert_eq!(
+            before[0]["Status"]["Conditions"][1]["Reason"],
+            "GatewayNotFound"
+        );
+        // The gateway appears: the controller rewrites the route's status.
+        let gw = json!({"Kind": "api-gateway", "Name": "edge",
+            "Listeners": [{"Name": "http", "Port": 8443, "Protocol": "http"}]});
+        assert_eq!(put_entry(&c, gw).await.json(), json!(true));
+        let after = listing(&c, "http-route").await;
+        assert_eq!(after[0]["Status"]["Conditions"][1]["Reason"], "Bound");
+        assert!(after[0]["ModifyIndex"].as_u64() > before[0]["ModifyIndex"].as_u64());
+        // A user write, then an index reset (every index moves backwards).
+        http_defaults(&c, "api").await;
+        let defaults = listing(&c, "service-defaults").await;
+        assert_eq!(defaults.len(), 2);
+        assert!(sim.faults().reset_indexes(steward_sim::Product::Consul));
+        let reset = listing(&c, "service-defaults").await;
+        assert!(reset[0]["ModifyIndex"].as_u64() < defaults[0]["ModifyIndex"].as_u64());
+        listing(&c, "http-route").await;
+        // Deleting drops the entry from the listing.
+        c.delete("/v1/config/service-defaults/api").await;
+        assert_eq!(listing(&c, "service-defaults").await.len(), 1);
+        sim.shutdown().await;
+    }
+}

@@ -71,6 +71,30 @@ mod s1_3_errors_and_headers {
 mod s2_2_entry_json {
     use super::*;
 
+    /// Recursive reads are written straight from the entries; they must be what
+    /// serialising the entries' JSON gives (`?pretty` still builds the JSON).
+    #[tokio::test]
+    async fn recursive_reads_match_the_entries_json() {
+        let sim = start().await;
+        let c = Consul::new(&sim);
+        c.put("/v1/kv/r/a?flags=7", "one").await;
+        c.put("/v1/kv/r/b", "").await;
+        c.put("/v1/kv/r/c/d", "x\"y\\z").await;
+        c.put("/v1/kv/s", "outside").await;
+        let fast = c.get("/v1/kv/r/?recurse").await;
+        let slow = c.get("/v1/kv/r/?recurse&pretty").await;
+        let slow_json: Value = serde_json::from_str(&slow.text()).unwrap();
+        assert_eq!(fast.text(), serde_json::to_string(&slow_json).unwrap());
+        assert_eq!(fast.index(), slow.index());
+        let list = fast.json();
+        assert_eq!(list.as_array().unwrap().len(), 3);
+        assert_eq!(list[1]["Value"], Value::Null);
+        assert_eq!(list[0]["Flags"], 7);
+        let none = c.get("/v1/kv/nothing/?recurse").await;
+        assert_eq!(none.status, 404);
+        sim.shutdown().await;
+    }
+
     #[tokio::test]
     async fn fixture_put_then_get_has_the_real_shape_and_the_keys_own_index() {
         let sim = start().await;

@@ -871,3 +871,129 @@ mod s6_5_parse {
         sim.shutdown().await;
     }
 }
+
+/// Listings, job reads, versions and events are served from cached serialised forms;
+/// they must be exactly what serialising the JSON objects gives (the `?pretty` forms
+/// are still built from JSON objects, so the two are compared byte for byte).
+mod cached_forms {
+    use super::*;
+
+    /// The compact serialisation of a pretty-printed response (key order kept).
+    fn compact(pretty: &str) -> String {
+        match serde_json::from_str::<Value>(pretty) {
+            Ok(v) => serde_json::to_string(&v).unwrap(),
+            Err(_) => pretty.to_string(),
+        }
+    }
+
+    async fn same_as_pretty(api: &Api, path: &str) -> Resp {
+        let fast = api.get(path).await;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let slow = api.get(&format!("{path}{sep}pretty")).await;
+        assert_eq!(fast.status, slow.status, "{path}");
+        assert_eq!(fast.text, compact(&slow.text), "{path}");
+        assert_eq!(fast.header("x-nomad-index"), slow.header("x-nomad-index"));
+        fast
+    }
+
+    #[tokio::test]
+    async fn listings_and_reads_match_the_json_objects_through_a_job_lifecycle() {
+        let sim = start().await;
+        let api = Api::new(&sim);
+        register_fixture(&api, "job-register-order-api").await;
+        register_fixture(&api, "job-register-ticker").await;
+        for path in [
+            "/v1/jobs",
+            "/v1/jobs?meta=true",
+            "/v1/jobs?namespace=*&meta=true",
+            "/v1/jobs?prefix=tick",
+            "/v1/jobs?per_page=1",
+            "/v1/job/ticker",
+            "/v1/job/order-api?namespace=trading",
+        ] {
+            same_as_pretty(&api, path).await;
+        }
+        // Allocations start, get healthy, the deployment succeeds: the summaries
+        // and the job's status, stability and index change in place.
+        eventually(15, || async {
+            let j = api.get("/v1/job/ticker").await.json;
+            (j["Stable"] == true).then_some(())
+        })
+        .await;
+        let list = same_as_pretty(&api, "/v1/jobs?meta=true").await;
+        let ticker = list
+            .json
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["ID"] == "ticker")
+            .unwrap()
+            .clone();
+        assert_eq!(ticker["Status"], "running");
+        let summary = &ticker["JobSummary"]["Summary"];
+        let running: i64 = summary
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|g| g["Running"].as_i64().unwrap())
+            .sum();
+        assert!(running > 0, "{summary}");
+        let job = same_as_pretty(&api, "/v1/job/ticker").await.json;
+        assert_eq!(ticker["ModifyIndex"], job["ModifyIndex"]);
+        // A new version, then a stop: new stubs, new summaries.
+        let mut body = request_body("job-register-ticker");
+        body["Job"]["Meta"] = json!({"changed": "yes"});
+        api.put("/v1/jobs", &body).await;
+        same_as_pretty(&api, "/v1/jobs?meta=true").await;
+        api.delete("/v1/job/ticker").await;
+        let list = same_as_pretty(&api, "/v1/jobs?meta=true").await;
+        let ticker = list
+            .json
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["ID"] == "ticker")
+            .unwrap()
+            .clone();
+        assert_eq!(ticker["Stop"], true);
+        assert_eq!(ticker["Meta"]["changed"], "yes");
+        same_as_pretty(&api, "/v1/job/ticker").await;
+        sim.shutdown().await;
+    }
+
+    /// The newest version is the current job apart from its `ModifyIndex`: a status
+    /// change moves only the job's index, a stable mark moves both.
+    #[tokio::test]
+    async fn the_newest_version_follows_the_job_but_keeps_its_own_index() {
+        let sim = start().await;
+        let api = Api::new(&sim);
+        let r = register_fixture(&api, "job-register-ticker").await;
+        let registered = r.json["JobModifyIndex"].as_u64().unwrap();
+        let job = api.get("/v1/job/ticker").await.json;
+        let versions = api.get("/v1/job/ticker/versions").await.json;
+        let v0 = &versions["Versions"][0];
+        assert_eq!(v0["Status"], job["Status"]);
+        assert_eq!(v0["ModifyIndex"], registered);
+        assert!(job["ModifyIndex"].as_u64().unwrap() >= registered);
+        let mut a = job.as_object().unwrap().clone();
+        let mut b = v0.as_object().unwrap().clone();
+        a.remove("ModifyIndex");
+        b.remove("ModifyIndex");
+        assert_eq!(a, b);
+        let job = eventually(15, || async {
+            let j = api.get("/v1/job/ticker").await.json;
+            (j["Stable"] == true).then_some(j)
+        })
+        .await;
+        let versions = api.get("/v1/job/ticker/versions").await.json;
+        assert_eq!(versions["Versions"][0], job);
+        // A second version pushes the first down with its own index.
+        let mut body = request_body("job-register-ticker");
+        body["Job"]["Meta"] = json!({"v": "2"});
+        api.put("/v1/jobs", &body).await;
+        let versions = api.get("/v1/job/ticker/versions").await.json;
+        assert_eq!(versions["Versions"][1], job);
+        assert_eq!(versions["Versions"][0]["Version"], 1);
+        sim.shutdown().await;
+    }
+}

@@ -968,13 +968,10 @@ impl Store {
         if let Some(existing) = services.and_then(|m| m.get(sidecar_id)) {
             return existing.port;
         }
-        let used: BTreeSet<u64> = services
-            .into_iter()
-            .flat_map(|m| m.values())
-            .filter(|s| s.kind == "connect-proxy")
-            .map(|s| s.port)
-            .collect();
-        (21000..=21255).find(|p| !used.contains(p)).unwrap_or(21000)
+        let used = self.proxy_ports.get(node);
+        (21000..=21255)
+            .find(|p| used.is_none_or(|u| !u.contains_key(p)))
+            .unwrap_or(21000)
     }
 
     /// Deregisters an agent service with its checks and managed sidecar.

@@ -3,7 +3,7 @@
 
 use super::ConsulState;
 use super::acl::{Access, Res};
-use super::store::{Watch, kv_json};
+use super::store::{KvOut, Watch, kv_json};
 use super::web::{self, ApiError, ApiResult, Meta, Req};
 use axum::response::IntoResponse;
 use serde_json::Value;
@@ -97,23 +97,35 @@ pub(crate) async fn get(state: &ConsulState, req: &Req, key: &str) -> ApiResult 
         let store = state.store.lock();
         let index = store.kv_prefix_index(key);
         let mut filtered = false;
-        let entries: Vec<Value> = store
-            .entries_under(key)
-            .filter(|(k, _)| {
-                let ok = authz.allows(Res::Key, Access::Read, k);
-                filtered |= !ok;
-                ok
-            })
-            .map(|(k, e)| kv_json(k, e, true))
-            .collect();
+        let readable = store.entries_under(key).filter(|(k, _)| {
+            let ok = authz.allows(Res::Key, Access::Read, k);
+            filtered |= !ok;
+            ok
+        });
+        // Compact listings are written straight from the entries (the same JSON).
+        let pretty = req.has("pretty");
+        let mut entries: Vec<Value> = Vec::new();
+        let mut raw: Vec<u8> = Vec::new();
+        for (k, e) in readable {
+            if pretty {
+                entries.push(kv_json(k, e, true));
+            } else {
+                raw.push(if raw.is_empty() { b'[' } else { b',' });
+                let _ = serde_json::to_writer(&mut raw, &KvOut(k, e));
+            }
+        }
         drop(store);
         let meta = Meta {
             index,
             filtered,
             consistency: None,
         };
-        if entries.is_empty() {
+        if entries.is_empty() && raw.is_empty() {
             return Ok(web::not_found_meta(state, &meta));
+        }
+        if !pretty {
+            raw.push(b']');
+            return Ok(web::raw_json_meta(state, raw, &meta));
         }
         return Ok(web::json_meta(state, req, &Value::Array(entries), &meta));
     }

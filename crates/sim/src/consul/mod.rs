@@ -192,6 +192,15 @@ impl ProductState for ConsulState {
         serde_json::to_value(&snap).unwrap_or_default()
     }
 
+    fn snapshot_json(&self) -> Vec<u8> {
+        let store = self.store.lock();
+        let snap = SnapshotRef {
+            index: self.clock.current(),
+            data: &store.data,
+        };
+        serde_json::to_vec(&snap).unwrap_or_default()
+    }
+
     fn restore(&self, snapshot: serde_json::Value) -> Result<(), String> {
         let snap: Snapshot =
             serde_json::from_value(snapshot).map_err(|e| format!("malformed consul state: {e}"))?;

@@ -68,6 +68,33 @@ pub(crate) fn kv_json(key: &str, e: &KvEntry, with_value: bool) -> serde_json::V
     serde_json::Value::Object(m)
 }
 
+/// [`kv_json`] as a serialisable view: the same JSON, written without building it.
+pub(crate) struct KvOut<'a>(pub &'a str, pub &'a KvEntry);
+
+impl Serialize for KvOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine;
+        use serde::ser::SerializeMap;
+        let (key, e) = (self.0, self.1);
+        let mut m = s.serialize_map(Some(6 + usize::from(e.session.is_some())))?;
+        m.serialize_entry("LockIndex", &e.lock_index)?;
+        m.serialize_entry("Key", key)?;
+        m.serialize_entry("Flags", &e.flags)?;
+        if e.value.is_empty() {
+            m.serialize_entry("Value", &())?;
+        } else {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&e.value);
+            m.serialize_entry("Value", &encoded)?;
+        }
+        if let Some(session) = &e.session {
+            m.serialize_entry("Session", session)?;
+        }
+        m.serialize_entry("CreateIndex", &e.create_index)?;
+        m.serialize_entry("ModifyIndex", &e.modify_index)?;
+        m.end()
+    }
+}
+
 mod b64 {
     use base64::Engine;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -165,15 +192,64 @@ pub(crate) struct ConfigRecord {
     pub entry: serde_json::Map<String, serde_json::Value>,
     pub create_index: u64,
     pub modify_index: u64,
+    /// [`ConfigRecord::to_json`] serialised, for listings; not persisted.
+    #[serde(skip)]
+    pub json: JsonCache,
+}
+
+/// A record's compact JSON, valid for the indexes it was made at. Every change to a
+/// record moves its `ModifyIndex`; [`Store::reset_indexes`] clears it as well.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct JsonCache(Option<(u64, u64, bytes::Bytes)>);
+
+impl JsonCache {
+    /// Forgets the cached form.
+    pub(crate) fn clear(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl PartialEq for JsonCache {
+    /// A cache is not part of a record's value.
+    fn eq(&self, _: &JsonCache) -> bool {
+        true
+    }
 }
 
 impl ConfigRecord {
+    /// A record without a cached JSON form.
+    pub(crate) fn new(
+        entry: serde_json::Map<String, serde_json::Value>,
+        create_index: u64,
+        modify_index: u64,
+    ) -> ConfigRecord {
+        ConfigRecord {
+            entry,
+            create_index,
+            modify_index,
+            json: JsonCache::default(),
+        }
+    }
+
     /// The JSON returned by the API: the entry plus `CreateIndex`/`ModifyIndex`.
     pub(crate) fn to_json(&self) -> serde_json::Value {
         let mut m = self.entry.clone();
         m.insert("CreateIndex".into(), self.create_index.into());
         m.insert("ModifyIndex".into(), self.modify_index.into());
         serde_json::Value::Object(m)
+    }
+
+    /// [`ConfigRecord::to_json`] serialised compactly, made once per change.
+    pub(crate) fn json_bytes(&mut self) -> bytes::Bytes {
+        if let Some((c, m, b)) = &self.json.0
+            && *c == self.create_index
+            && *m == self.modify_index
+        {
+            return b.clone();
+        }
+        let b = bytes::Bytes::from(serde_json::to_vec(&self.to_json()).unwrap_or_default());
+        self.json.0 = Some((self.create_index, self.modify_index, b.clone()));
+        b
     }
 }
 
@@ -437,6 +513,9 @@ pub(crate) struct Store {
     pub proxies_by_dest: HashMap<String, BTreeSet<(String, String)>>,
     /// `(node, service id)` → check IDs; service id `""` holds the node's checks.
     pub checks_by_svc: HashMap<(String, String), BTreeSet<String>>,
+    /// Node → ports of its `connect-proxy` instances (with how many use each), so a
+    /// sidecar registration finds a free port without scanning the node's services.
+    pub proxy_ports: HashMap<String, BTreeMap<u64, usize>>,
 }
 
 impl Store {
@@ -859,6 +938,7 @@ impl Store {
             for r in kind.values_mut() {
                 f(&mut r.create_index);
                 f(&mut r.modify_index);
+                r.json.clear();
             }
         }
         for n in d.nodes.values_mut() {
@@ -912,6 +992,7 @@ impl Store {
         self.svc_by_name.clear();
         self.proxies_by_dest.clear();
         self.checks_by_svc.clear();
+        self.proxy_ports.clear();
         let services: Vec<ServiceInst> = self
             .data
             .services
@@ -946,6 +1027,17 @@ impl Store {
             self.svc_by_name.entry(s.service.clone()).or_default(),
             key.clone(),
         );
+        if s.kind == "connect-proxy" {
+            let ports = self.proxy_ports.entry(s.node.clone()).or_default();
+            if add {
+                *ports.entry(s.port).or_insert(0) += 1;
+            } else if let Some(n) = ports.get_mut(&s.port) {
+                *n -= 1;
+                if *n == 0 {
+                    ports.remove(&s.port);
+                }
+            }
+        }
         if s.kind == "connect-proxy"
             && let Some(dest) = s
                 .proxy
@@ -1063,6 +1155,30 @@ mod tests {
         let a = store.data.kv["k01"].modify_index;
         let b = store.data.kv["k10"].modify_index;
         assert!(a <= b && b <= clock.current());
+    }
+
+    #[test]
+    fn kv_entries_serialise_like_their_json() {
+        let mut e = KvEntry {
+            value: b"hello \"world\"".to_vec(),
+            flags: 42,
+            session: None,
+            lock_index: 0,
+            create_index: 3,
+            modify_index: 9,
+        };
+        for _ in 0..3 {
+            assert_eq!(
+                serde_json::to_string(&KvOut("a/b", &e)).unwrap(),
+                serde_json::to_string(&kv_json("a/b", &e, true)).unwrap()
+            );
+            if e.session.is_none() {
+                e.session = Some("s1".into());
+                e.lock_index = 1;
+            } else {
+                e.value.clear();
+            }
+        }
     }
 
     #[test]

@@ -327,6 +327,20 @@ pub(crate) fn json_meta(
     resp
 }
 
+/// A 200 JSON answer with blocking metadata whose body is already serialised
+/// (compact; callers handle `?pretty` themselves).
+pub(crate) fn raw_json_meta(state: &ConsulState, body: Vec<u8>, meta: &Meta) -> Response {
+    let mut resp = (
+        StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
+    add_acl_header(state, &mut resp);
+    add_meta(state, &mut resp, meta);
+    resp
+}
+
 /// A 404 with an empty body and no Content-Type, but the blocking headers (KV reads).
 pub(crate) fn not_found_meta(state: &ConsulState, meta: &Meta) -> Response {
     let mut resp = Response::builder()

@@ -2,8 +2,9 @@
 //! the server's admission mutators (canonicalize, connect, implied constraints,
 //! implicit identities) do to a submitted job before it is stored (reference §6.6).
 
+use super::json::jv as json;
 use super::json::{Dec, Obj, opt_obj, opt_strs};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const SEC: i64 = 1_000_000_000;
 
@@ -988,20 +989,27 @@ fn connect_hook(tg: &mut Obj, restart: &Value) {
     if !has_networks {
         return;
     }
-    let services: Vec<Value> = tg
+    // Name and `SidecarTask` of each group service with a sidecar (only these are
+    // needed, not copies of the services).
+    let sidecars: Vec<(String, Option<Value>)> = tg
         .get("Services")
         .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for sv in services {
-        let has_sidecar = sv
-            .get("Connect")
-            .and_then(|c| c.get("SidecarService"))
-            .is_some_and(|s| !s.is_null());
-        if !has_sidecar {
-            continue;
-        }
-        let name = sv["Name"].as_str().unwrap_or("").to_string();
+        .into_iter()
+        .flatten()
+        .filter(|sv| {
+            sv.get("Connect")
+                .and_then(|c| c.get("SidecarService"))
+                .is_some_and(|s| !s.is_null())
+        })
+        .map(|sv| {
+            let task = sv["Connect"]
+                .get("SidecarTask")
+                .filter(|x| x.is_object())
+                .cloned();
+            (sv["Name"].as_str().unwrap_or("").to_string(), task)
+        })
+        .collect();
+    for (name, sidecar_task) in sidecars {
         let kind = format!("connect-proxy:{name}");
         let tasks = tg
             .entry("Tasks")
@@ -1010,7 +1018,7 @@ fn connect_hook(tg: &mut Obj, restart: &Value) {
             let exists = list.iter().any(|t| t["Kind"] == kind.as_str());
             if !exists {
                 let mut t = connect_sidecar_task(&name, restart);
-                if let Some(st) = sv["Connect"].get("SidecarTask").filter(|x| x.is_object()) {
+                if let Some(st) = &sidecar_task {
                     merge_sidecar_task(&mut t, st);
                 }
                 if list.iter().any(|x| x["Name"] == t["Name"]) {
@@ -1074,23 +1082,25 @@ fn implied(job: &mut Value, opts: &CanonOptions) {
                 json!({"LTarget": lt, "Operand": "semver", "RTarget": ">= 0.6.1"}),
             );
         }
-        // Services.
-        let mut all_services: Vec<Value> = tg
-            .get("Services")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        if let Some(ts) = tg.get("Tasks").and_then(Value::as_array) {
-            for t in ts {
-                if let Some(ss) = t.get("Services").and_then(Value::as_array) {
-                    all_services.extend(ss.iter().cloned());
-                }
-            }
-        }
-        let nomad_provider = all_services.iter().any(|s| s["Provider"] == "nomad");
-        let nomad_checks = all_services.iter().any(|s| {
+        // Services (group services, then each task's), inspected in place.
+        let all_services = || {
+            let group = tg.get("Services").and_then(Value::as_array).into_iter();
+            let tasks = tg
+                .get("Tasks")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.get("Services").and_then(Value::as_array));
+            group.chain(tasks).flatten()
+        };
+        let nomad_provider = all_services().any(|s| s["Provider"] == "nomad");
+        let nomad_checks = all_services().any(|s| {
             s["Provider"] == "nomad" && s["Checks"].as_array().is_some_and(|c| !c.is_empty())
         });
+        let consul_clusters: Vec<String> = all_services()
+            .filter(|s| s["Provider"] == "consul")
+            .map(|sv| sv["Cluster"].as_str().unwrap_or("default").to_string())
+            .collect();
         if nomad_provider {
             add_constraint_full(
                 tg,
@@ -1103,8 +1113,7 @@ fn implied(job: &mut Value, opts: &CanonOptions) {
                 json!({"LTarget": "${attr.nomad.version}", "Operand": "semver", "RTarget": ">= 1.4.0"}),
             );
         }
-        for sv in all_services.iter().filter(|s| s["Provider"] == "consul") {
-            let cluster = sv["Cluster"].as_str().unwrap_or("default");
+        for cluster in &consul_clusters {
             let lt = if cluster == "default" || cluster.is_empty() {
                 "${attr.consul.version}".to_string()
             } else {
@@ -1301,7 +1310,7 @@ pub(crate) fn canonicalize(api: &Value, opts: &CanonOptions) -> Result<Value, St
         "ModifyIndex": 0,
         "Multiregion": d.obj(api, "Multiregion", p).cloned().unwrap_or(Value::Null),
         "Name": name,
-        "Namespace": opts.namespace,
+        "Namespace": opts.namespace.as_str(),
         "NodePool": node_pool,
         "NomadTokenID": "",
         "ParameterizedJob": parameterized.unwrap_or(Value::Null),

@@ -1409,13 +1409,10 @@ fn annotate_task(t: &mut TaskDiff, parent: DiffType) {
 /// volumes, ephemeral disk or combined meta, but not count, update, services,
 /// constraints or scaling.
 pub(crate) fn tasks_updated(old_job: &Value, new_job: &Value, group: &str) -> bool {
-    let find = |j: &Value| {
-        arr(j, "TaskGroups")
-            .iter()
-            .find(|g| s(g, "Name") == group)
-            .cloned()
-    };
-    let (Some(a), Some(b)) = (find(old_job), find(new_job)) else {
+    fn find<'a>(j: &'a Value, group: &str) -> Option<&'a Value> {
+        arr(j, "TaskGroups").iter().find(|g| s(g, "Name") == group)
+    }
+    let (Some(a), Some(b)) = (find(old_job, group), find(new_job, group)) else {
         return true;
     };
     if old_job.get("Meta") != new_job.get("Meta") {
@@ -1426,26 +1423,31 @@ pub(crate) fn tasks_updated(old_job: &Value, new_job: &Value, group: &str) -> bo
             return true;
         }
     }
-    let strip = |t: &Value| {
-        let mut t = t.clone();
-        if let Some(o) = t.as_object_mut() {
-            for k in [
-                "Services",
-                "Constraints",
-                "Affinities",
-                "KillTimeout",
-                "LogConfig",
-                "Identity",
-                "Identities",
-            ] {
-                o.remove(k);
-            }
+    // Tasks are compared without the fields whose changes are applied in place
+    // (compared where they are, as JSON objects compare: order does not matter).
+    const IN_PLACE: [&str; 7] = [
+        "Services",
+        "Constraints",
+        "Affinities",
+        "KillTimeout",
+        "LogConfig",
+        "Identity",
+        "Identities",
+    ];
+    let same_task = |x: &Value, y: &Value| match (x.as_object(), y.as_object()) {
+        (Some(x), Some(y)) => {
+            let kept = |m: &serde_json::Map<String, Value>| {
+                m.keys().filter(|k| !IN_PLACE.contains(&k.as_str())).count()
+            };
+            kept(x) == kept(y)
+                && x.iter()
+                    .filter(|(k, _)| !IN_PLACE.contains(&k.as_str()))
+                    .all(|(k, v)| y.get(k) == Some(v))
         }
-        t
+        _ => x == y,
     };
-    let ta: Vec<Value> = arr(&a, "Tasks").iter().map(strip).collect();
-    let tb: Vec<Value> = arr(&b, "Tasks").iter().map(strip).collect();
-    if ta != tb {
+    let (ta, tb) = (arr(a, "Tasks"), arr(b, "Tasks"));
+    if ta.len() != tb.len() || !ta.iter().zip(tb).all(|(x, y)| same_task(x, y)) {
         return true;
     }
     // Log config enabled/disabled is destructive.
@@ -1455,5 +1457,55 @@ pub(crate) fn tasks_updated(old_job: &Value, new_job: &Value, group: &str) -> bo
             .map(|t| t["LogConfig"]["Disabled"].as_bool().unwrap_or(false))
             .collect()
     };
-    disabled(&a) != disabled(&b)
+    disabled(a) != disabled(b)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn job(task: Value) -> Value {
+        json!({"ID": "j", "Meta": {"a": "1"}, "TaskGroups": [
+            {"Name": "g", "Networks": [], "Tasks": [task]},
+            {"Name": "other", "Tasks": []}
+        ]})
+    }
+
+    #[test]
+    fn only_changes_outside_the_in_place_fields_replace_allocations() {
+        let base = json!({"Name": "app", "Driver": "docker", "Config": {"image": "a:1"},
+            "Services": [{"Name": "s"}], "KillTimeout": 5, "LogConfig": {"MaxFiles": 10, "Disabled": false}});
+        let same = job(base.clone());
+        assert!(!tasks_updated(&same, &job(base.clone()), "g"));
+        // Key order does not matter.
+        let reordered = json!({"LogConfig": {"Disabled": false, "MaxFiles": 10}, "KillTimeout": 5,
+            "Services": [{"Name": "s"}], "Config": {"image": "a:1"}, "Driver": "docker", "Name": "app"});
+        assert!(!tasks_updated(&same, &job(reordered), "g"));
+        // In-place fields.
+        let mut t = base.clone();
+        t["Services"] = json!([{"Name": "s2"}]);
+        t["KillTimeout"] = json!(30);
+        t["LogConfig"]["MaxFiles"] = json!(3);
+        t["Identity"] = json!({"Name": "x"});
+        assert!(!tasks_updated(&same, &job(t), "g"));
+        // Destructive changes.
+        let mut t = base.clone();
+        t["Config"]["image"] = json!("a:2");
+        assert!(tasks_updated(&same, &job(t), "g"));
+        let mut t = base.clone();
+        t["LogConfig"]["Disabled"] = json!(true);
+        assert!(tasks_updated(&same, &job(t), "g"));
+        let mut t = base.clone();
+        t.as_object_mut().unwrap().remove("Config");
+        assert!(tasks_updated(&same, &job(t), "g"));
+        let mut two = job(base.clone());
+        two["TaskGroups"][0]["Tasks"] = json!([base.clone(), base.clone()]);
+        assert!(tasks_updated(&same, &two, "g"));
+        let mut meta = job(base.clone());
+        meta["Meta"] = json!({"a": "2"});
+        assert!(tasks_updated(&same, &meta, "g"));
+        assert!(tasks_updated(&same, &job(base), "missing"));
+    }
 }

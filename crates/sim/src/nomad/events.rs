@@ -6,13 +6,13 @@
 use super::NomadState;
 use super::acl::Authz;
 use super::http::{Query, authz, error};
+use super::store::Event;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::HeaderMap;
-use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,9 +38,8 @@ struct Sub {
 }
 
 impl Sub {
-    fn wanted(&self, e: &Value) -> bool {
-        let topic = e["Topic"].as_str().unwrap_or("");
-        let ns = e["Namespace"].as_str().unwrap_or("");
+    fn wanted(&self, e: &Event) -> bool {
+        let ns = e.namespace.as_str();
         if self.namespace != "*" && ns != self.namespace && !ns.is_empty() {
             return false;
         }
@@ -48,12 +47,8 @@ impl Sub {
             return false;
         }
         self.topics.iter().any(|t| {
-            (t.topic == "*" || t.topic == topic)
-                && (t.key == "*"
-                    || e["Key"].as_str() == Some(t.key.as_str())
-                    || e["FilterKeys"]
-                        .as_array()
-                        .is_some_and(|k| k.iter().any(|x| x.as_str() == Some(t.key.as_str()))))
+            (t.topic == "*" || t.topic == e.topic)
+                && (t.key == "*" || e.key == t.key || e.filter_keys.contains(&t.key))
         })
     }
 
@@ -69,23 +64,32 @@ impl Sub {
         if newest > 0 && newest + 1 < self.next {
             self.next = oldest;
         }
-        let frames: Vec<(u64, Vec<Value>)> = self.state.read(|inner| {
+        // Frames are in index order: start at the first one at or after `next`.
+        let frames: Vec<(u64, Vec<Arc<Event>>)> = self.state.read(|inner| {
+            let start = inner.events.partition_point(|f| f.index < self.next);
             inner
                 .events
-                .iter()
-                .filter(|f| f.index >= self.next)
+                .range(start..)
                 .map(|f| (f.index, f.events.clone()))
                 .collect()
         });
-        let mut out = String::new();
+        let cfg = &self.state.cfg;
+        let mut out = Vec::new();
         for (index, events) in frames {
             self.next = index + 1;
-            let wanted: Vec<Value> = events.into_iter().filter(|e| self.wanted(e)).collect();
-            if wanted.is_empty() {
+            let mut wanted = events.iter().filter(|e| self.wanted(e)).peekable();
+            if wanted.peek().is_none() {
                 continue;
             }
-            out.push_str(&json!({ "Index": index, "Events": wanted }).to_string());
-            out.push('\n');
+            // `{"Index":N,"Events":[...]}`, as the frame's JSON object serialises.
+            out.extend_from_slice(format!("{{\"Index\":{index},\"Events\":[").as_bytes());
+            for (n, e) in wanted.enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                e.write_json(index, cfg, &mut out);
+            }
+            out.extend_from_slice(b"]}\n");
         }
         if out.is_empty() {
             None

@@ -118,6 +118,18 @@ pub(crate) fn read_ok(state: &NomadState, q: &Query, index: u64, v: &Value) -> R
     resp
 }
 
+/// A read response whose JSON body is already serialised (compact).
+pub(crate) fn read_ok_raw(state: &NomadState, index: u64, body: Vec<u8>) -> Response {
+    let mut resp = (
+        StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
+    add_meta(state, resp.headers_mut(), index);
+    resp
+}
+
 /// A read error that still carries the blocking headers (404 `job not found`).
 pub(crate) fn read_err(state: &NomadState, index: u64, status: u16, msg: &str) -> Response {
     let mut resp = error(status, msg);

@@ -181,7 +181,14 @@ async fn get_job(
         Ok(i) => i,
         Err(r) => return r,
     };
-    match st.read(|i| i.job(&key).cloned()) {
+    if !q.has("pretty") {
+        // The job's cached serialisation (the same bytes `read_ok` would write).
+        return match st.read(|i| i.jobs.get(&key).map(|e| e.job_json())) {
+            Some(body) => super::http::read_ok_raw(&st, index, body),
+            None => read_err(&st, index, 404, "job not found"),
+        };
+    }
+    match st.read(|i| i.job_arc(&key)) {
         Some(job) => read_ok(&st, &q, index, &job),
         None => read_err(&st, index, 404, "job not found"),
     }
@@ -189,12 +196,17 @@ async fn get_job(
 
 /// `JobListStub`.
 fn stub(inner: &super::store::Inner, key: &JobKey, job: &Value, with_meta: bool) -> Value {
+    stub_value(job, inner.summary(key).unwrap_or(Value::Null), with_meta)
+}
+
+/// `JobListStub` of `job` with the given `JobSummary`.
+pub(crate) fn stub_value(job: &Value, summary: Value, with_meta: bool) -> Value {
     let mut v = json!({
         "CreateIndex": job["CreateIndex"],
         "Datacenters": job["Datacenters"],
         "ID": job["ID"],
         "JobModifyIndex": job["JobModifyIndex"],
-        "JobSummary": inner.summary(key).unwrap_or(Value::Null),
+        "JobSummary": summary,
         "ModifyIndex": job["ModifyIndex"],
         "Multiregion": job["Multiregion"],
         "Name": job["Name"],
@@ -247,23 +259,28 @@ async fn list(State(st): St, RawQuery(raw): RawQuery, headers: HeaderMap) -> Res
     let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(0);
     let next_token = q.get("next_token").unwrap_or("").to_string();
     let reverse = q.flag("reverse");
+    // Without a filter or pretty-printing, stubs are written from each job's cached
+    // serialised parts (the summary is computed afresh): the same bytes, without
+    // building a JSON tree per job on every listing.
+    let raw = filter.is_none() && !q.has("pretty");
+    let mut raw_body: Vec<u8> = Vec::new();
     let (items, next) = st.read(|inner| {
-        let mut keys: Vec<&JobKey> = if ns == "*" {
-            inner.jobs.keys().collect()
+        let mut jobs: Vec<(&JobKey, &super::store::JobEntry)> = if ns == "*" {
+            inner.jobs.iter().collect()
         } else {
             inner
                 .jobs
                 .range((ns.clone(), prefix.clone())..)
                 .take_while(|(k, _)| k.0 == ns)
-                .map(|(k, _)| k)
                 .collect()
         };
         if reverse {
-            keys.reverse();
+            jobs.reverse();
         }
         let mut out = Vec::new();
         let mut next = String::new();
-        for k in keys {
+        let mut count = 0usize;
+        for (k, entry) in jobs {
             if !k.1.starts_with(&prefix) {
                 continue;
             }
@@ -275,8 +292,18 @@ async fn list(State(st): St, RawQuery(raw): RawQuery, headers: HeaderMap) -> Res
             {
                 continue;
             }
-            let Some(job) = inner.job(k) else { continue };
-            let item = stub(inner, k, job, with_meta);
+            if raw {
+                if per_page > 0 && count == per_page {
+                    next = k.1.clone();
+                    break;
+                }
+                raw_body.push(if count == 0 { b'[' } else { b',' });
+                let summary = inner.entry_summary_json(k, entry);
+                entry.stub_parts().write(summary, with_meta, &mut raw_body);
+                count += 1;
+                continue;
+            }
+            let item = stub(inner, k, entry.job(), with_meta);
             if let Some(f) = &filter
                 && !f.matches(&item)
             {
@@ -288,9 +315,19 @@ async fn list(State(st): St, RawQuery(raw): RawQuery, headers: HeaderMap) -> Res
             }
             out.push(item);
         }
+        if raw {
+            if count == 0 {
+                raw_body.push(b'[');
+            }
+            raw_body.push(b']');
+        }
         (out, next)
     });
-    let mut resp = read_ok(&st, &q, index, &Value::Array(items));
+    let mut resp = if raw {
+        super::http::read_ok_raw(&st, index, raw_body)
+    } else {
+        read_ok(&st, &q, index, &Value::Array(items))
+    };
     if !next.is_empty()
         && let Ok(v) = http::HeaderValue::from_str(&next)
     {
@@ -313,12 +350,7 @@ async fn versions(
     let key: JobKey = (ns, id);
     let index_of = || {
         st.read(|i| match i.jobs.get(&key) {
-            Some(e) => e
-                .versions
-                .iter()
-                .map(|v| u(v, "ModifyIndex"))
-                .max()
-                .unwrap_or(0),
+            Some(e) => e.versions().map(|(_, mi)| mi).max().unwrap_or(0),
             None => i.tables.job_version,
         })
     };
@@ -326,7 +358,14 @@ async fn versions(
         Ok(i) => i,
         Err(r) => return r,
     };
-    let Some(versions) = st.read(|i| i.jobs.get(&key).map(|e| e.versions.clone())) else {
+    let versions = st.read(|i| {
+        i.jobs.get(&key).map(|e| {
+            e.versions()
+                .map(|(v, mi)| super::store::version_json(v, mi))
+                .collect::<Vec<Value>>()
+        })
+    });
+    let Some(versions) = versions else {
         return read_err(&st, index, 404, "job versions not found");
     };
     let diffs = if q.flag("diffs") {

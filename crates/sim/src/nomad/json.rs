@@ -233,3 +233,178 @@ pub(crate) fn sorted(v: Value) -> Value {
         other => other,
     }
 }
+
+// ----- `jv!`: `serde_json::json!` that moves `Value`s in ------------------------------
+
+/// Wraps a value for [`jv!`]'s conversion.
+pub(crate) struct Wrap<T>(pub(crate) T);
+
+/// A `Value` is moved in as it is.
+pub(crate) trait ViaMove {
+    fn into_value(self) -> Value;
+}
+
+impl ViaMove for Wrap<Value> {
+    fn into_value(self) -> Value {
+        self.0
+    }
+}
+
+/// Anything else is serialised into a `Value`, as `json!` does.
+pub(crate) trait ViaSerialize {
+    fn into_value(self) -> Value;
+}
+
+impl<T: serde::Serialize> ViaSerialize for &Wrap<T> {
+    fn into_value(self) -> Value {
+        serde_json::to_value(&self.0).unwrap_or(Value::Null)
+    }
+}
+
+/// `serde_json::json!` with one difference: an interpolated expression of type
+/// `Value` is moved into the result instead of being serialised into a copy
+/// (`json!` runs `to_value(&expr)` on every value, so building a document from
+/// nested `json!` calls copies each subtree once per level above it). The result is
+/// the same `Value`.
+macro_rules! jv {
+    ($($json:tt)+) => {
+        $crate::nomad::json::jv_internal!($($json)+)
+    };
+}
+
+/// The token muncher behind [`jv!`] (serde_json's `json_internal!`, MIT/Apache-2.0,
+/// with the final conversion changed).
+macro_rules! jv_internal {
+    (@array [$($elems:expr,)*]) => {
+        vec![$($elems,)*]
+    };
+    (@array [$($elems:expr),*]) => {
+        vec![$($elems),*]
+    };
+    (@array [$($elems:expr,)*] null $($rest:tt)*) => {
+        $crate::nomad::json::jv_internal!(@array [$($elems,)* $crate::nomad::json::jv_internal!(null)] $($rest)*)
+    };
+    (@array [$($elems:expr,)*] true $($rest:tt)*) => {
+        $crate::nomad::json::jv_internal!(@array [$($elems,)* $crate::nomad::json::jv_internal!(true)] $($rest)*)
+    };
+    (@array [$($elems:expr,)*] false $($rest:tt)*) => {
+        $crate::nomad::json::jv_internal!(@array [$($elems,)* $crate::nomad::json::jv_internal!(false)] $($rest)*)
+    };
+    (@array [$($elems:expr,)*] [$($array:tt)*] $($rest:tt)*) => {
+        $crate::nomad::json::jv_internal!(@array [$($elems,)* $crate::nomad::json::jv_internal!([$($array)*])] $($rest)*)
+    };
+    (@array [$($elems:expr,)*] {$($map:tt)*} $($rest:tt)*) => {
+        $crate::nomad::json::jv_internal!(@array [$($elems,)* $crate::nomad::json::jv_internal!({$($map)*})] $($rest)*)
+    };
+    (@array [$($elems:expr,)*] $next:expr, $($rest:tt)*) => {
+        $crate::nomad::json::jv_internal!(@array [$($elems,)* $crate::nomad::json::jv_internal!($next),] $($rest)*)
+    };
+    (@array [$($elems:expr,)*] $last:expr) => {
+        $crate::nomad::json::jv_internal!(@array [$($elems,)* $crate::nomad::json::jv_internal!($last)])
+    };
+    (@array [$($elems:expr),*] , $($rest:tt)*) => {
+        $crate::nomad::json::jv_internal!(@array [$($elems,)*] $($rest)*)
+    };
+    // Objects: the entries are gathered first (`[((key) (value)) ...]`) so the map
+    // is made with room for all of them (growing it entry by entry reallocates).
+    (@object [$( (($($k:tt)+) ($v:expr)) )*] () () ()) => {{
+        let mut object = serde_json::Map::with_capacity(
+            0usize $(+ $crate::nomad::json::jv_internal!(@one $($k)+))*
+        );
+        $( let _ = object.insert(($($k)+).into(), $v); )*
+        object
+    }};
+    (@one $($t:tt)*) => {
+        1usize
+    };
+    (@object [$($acc:tt)*] [$($key:tt)+] ($value:expr) , $($rest:tt)*) => {
+        $crate::nomad::json::jv_internal!(@object [$($acc)* (($($key)+) ($value))] () ($($rest)*) ($($rest)*))
+    };
+    (@object [$($acc:tt)*] [$($key:tt)+] ($value:expr)) => {
+        $crate::nomad::json::jv_internal!(@object [$($acc)* (($($key)+) ($value))] () () ())
+    };
+    (@object [$($acc:tt)*] ($($key:tt)+) (: null $($rest:tt)*) $copy:tt) => {
+        $crate::nomad::json::jv_internal!(@object [$($acc)*] [$($key)+] ($crate::nomad::json::jv_internal!(null)) $($rest)*)
+    };
+    (@object [$($acc:tt)*] ($($key:tt)+) (: true $($rest:tt)*) $copy:tt) => {
+        $crate::nomad::json::jv_internal!(@object [$($acc)*] [$($key)+] ($crate::nomad::json::jv_internal!(true)) $($rest)*)
+    };
+    (@object [$($acc:tt)*] ($($key:tt)+) (: false $($rest:tt)*) $copy:tt) => {
+        $crate::nomad::json::jv_internal!(@object [$($acc)*] [$($key)+] ($crate::nomad::json::jv_internal!(false)) $($rest)*)
+    };
+    (@object [$($acc:tt)*] ($($key:tt)+) (: [$($array:tt)*] $($rest:tt)*) $copy:tt) => {
+        $crate::nomad::json::jv_internal!(@object [$($acc)*] [$($key)+] ($crate::nomad::json::jv_internal!([$($array)*])) $($rest)*)
+    };
+    (@object [$($acc:tt)*] ($($key:tt)+) (: {$($map:tt)*} $($rest:tt)*) $copy:tt) => {
+        $crate::nomad::json::jv_internal!(@object [$($acc)*] [$($key)+] ($crate::nomad::json::jv_internal!({$($map)*})) $($rest)*)
+    };
+    (@object [$($acc:tt)*] ($($key:tt)+) (: $value:expr , $($rest:tt)*) $copy:tt) => {
+        $crate::nomad::json::jv_internal!(@object [$($acc)*] [$($key)+] ($crate::nomad::json::jv_internal!($value)) , $($rest)*)
+    };
+    (@object [$($acc:tt)*] ($($key:tt)+) (: $value:expr) $copy:tt) => {
+        $crate::nomad::json::jv_internal!(@object [$($acc)*] [$($key)+] ($crate::nomad::json::jv_internal!($value)))
+    };
+    (@object [$($acc:tt)*] () (($key:expr) : $($rest:tt)*) $copy:tt) => {
+        $crate::nomad::json::jv_internal!(@object [$($acc)*] ($key) (: $($rest)*) (: $($rest)*))
+    };
+    (@object [$($acc:tt)*] ($($key:tt)*) ($tt:tt $($rest:tt)*) $copy:tt) => {
+        $crate::nomad::json::jv_internal!(@object [$($acc)*] ($($key)* $tt) ($($rest)*) ($($rest)*))
+    };
+    (null) => {
+        serde_json::Value::Null
+    };
+    (true) => {
+        serde_json::Value::Bool(true)
+    };
+    (false) => {
+        serde_json::Value::Bool(false)
+    };
+    ([]) => {
+        serde_json::Value::Array(vec![])
+    };
+    ([ $($tt:tt)+ ]) => {
+        serde_json::Value::Array($crate::nomad::json::jv_internal!(@array [] $($tt)+))
+    };
+    ({}) => {
+        serde_json::Value::Object(serde_json::Map::new())
+    };
+    ({ $($tt:tt)+ }) => {
+        serde_json::Value::Object(
+            $crate::nomad::json::jv_internal!(@object [] () ($($tt)+) ($($tt)+))
+        )
+    };
+    ($other:expr) => {{
+        #[allow(unused_imports)]
+        use $crate::nomad::json::{ViaMove as _, ViaSerialize as _};
+        $crate::nomad::json::Wrap($other).into_value()
+    }};
+}
+
+pub(crate) use {jv, jv_internal};
+
+#[cfg(test)]
+mod jv_tests {
+    use serde_json::{Value, json};
+
+    #[test]
+    fn jv_builds_what_json_builds() {
+        let inner = json!({"a": [1, 2, {"b": null}], "c": "d"});
+        let s = String::from("x");
+        let n: Option<i64> = None;
+        let want = json!({
+            "Inner": inner.clone(), "Ref": &inner, "S": s.clone(), "Str": "lit", "N": n,
+            "Arr": [inner.clone(), 1, true, null], "Obj": {"k": 1.5, "v": false}, "U": 7u64,
+        });
+        let got = super::jv!({
+            "Inner": inner.clone(), "Ref": &inner, "S": s, "Str": "lit", "N": n,
+            "Arr": [inner.clone(), 1, true, null], "Obj": {"k": 1.5, "v": false}, "U": 7u64,
+        });
+        assert_eq!(got, want);
+        assert_eq!(
+            serde_json::to_string(&got).unwrap_or_default(),
+            serde_json::to_string(&want).unwrap_or_default()
+        );
+        let v: Value = super::jv!(inner.clone());
+        assert_eq!(v, inner);
+    }
+}

@@ -206,7 +206,7 @@ async fn delete_namespace(
         let busy = inner
             .jobs
             .iter()
-            .any(|((ns, _), e)| ns == &name && e.job["Status"] != "dead");
+            .any(|((ns, _), e)| ns == &name && e.job()["Status"] != "dead");
         if busy {
             return Err(format!(
                 "namespace {name:?} has non-terminal jobs in regions: [{region}]"
@@ -369,7 +369,7 @@ async fn get_alloc(
     };
     let found = st.read(|i| {
         i.allocs.get(&id).map(|x| {
-            let job = i.alloc_job(x).unwrap_or(Value::Null);
+            let job = i.alloc_job_json(x).unwrap_or(Value::Null);
             let group = super::json::arr(&job, "TaskGroups")
                 .iter()
                 .find(|g| s(g, "Name") == x.task_group)

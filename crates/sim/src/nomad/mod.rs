@@ -349,8 +349,27 @@ impl ProductState for NomadState {
         &self.clock
     }
     fn snapshot(&self) -> Value {
+        serde_json::to_value(self.snapshot_data())
+            .unwrap_or_else(|e| json!({ "error": e.to_string() }))
+    }
+    fn snapshot_json(&self) -> Vec<u8> {
+        // Copied under the lock (jobs are shared, not copied), serialised after it.
+        let snap = self.snapshot_data();
+        serde_json::to_vec(&snap).unwrap_or_default()
+    }
+    fn restore(&self, snapshot: Value) -> Result<(), String> {
+        self.restore_snapshot(snapshot)
+    }
+    fn reset_indexes(&self) {
+        self.reset_all_indexes();
+    }
+}
+
+impl NomadState {
+    /// What is persisted, copied under the state lock.
+    fn snapshot_data(&self) -> Snapshot {
         let inner = self.inner.lock();
-        let snap = Snapshot {
+        Snapshot {
             index: self.clock.current(),
             namespaces: inner.namespaces.values().cloned().collect(),
             jobs: inner.jobs.values().cloned().collect(),
@@ -364,10 +383,10 @@ impl ProductState for NomadState {
                 .iter()
                 .map(|((ns, job), a)| (ns.clone(), job.clone(), *a))
                 .collect(),
-        };
-        serde_json::to_value(snap).unwrap_or_else(|e| json!({ "error": e.to_string() }))
+        }
     }
-    fn restore(&self, snapshot: Value) -> Result<(), String> {
+
+    fn restore_snapshot(&self, snapshot: Value) -> Result<(), String> {
         let snap: Snapshot =
             serde_json::from_value(snapshot).map_err(|e| format!("malformed nomad state: {e}"))?;
         let mut inner = Inner::new(&self.cfg);
@@ -379,8 +398,8 @@ impl ProductState for NomadState {
             return Err("malformed nomad state: the default namespace is missing".into());
         }
         for entry in snap.jobs {
-            let ns = json::s(&entry.job, "Namespace").to_string();
-            let id = json::s(&entry.job, "ID").to_string();
+            let ns = json::s(entry.job(), "Namespace").to_string();
+            let id = json::s(entry.job(), "ID").to_string();
             if id.is_empty() {
                 return Err("malformed nomad state: a job without ID".into());
             }
@@ -421,24 +440,16 @@ impl ProductState for NomadState {
         self.wake.notify_one();
         Ok(())
     }
-    fn reset_indexes(&self) {
+
+    fn reset_all_indexes(&self) {
         let mut inner = self.inner.lock();
         let current = self.clock.current();
         let target = (current / 2).max(1);
         let shift = current - target;
         let lower = |v: &mut u64| *v = v.saturating_sub(shift).max(1);
-        let lower_json = |v: &mut Value, key: &str| {
-            if let Some(n) = v.get(key).and_then(Value::as_u64) {
-                v[key] = json!(n.saturating_sub(shift).max(1));
-            }
-        };
         for e in inner.jobs.values_mut() {
-            for k in ["CreateIndex", "ModifyIndex", "JobModifyIndex"] {
-                lower_json(&mut e.job, k);
-                for v in e.versions.iter_mut() {
-                    lower_json(v, k);
-                }
-            }
+            e.clear_caches();
+            e.lower_indexes(|n| n.saturating_sub(shift).max(1));
             lower(&mut e.summary_create_index);
             lower(&mut e.summary_modify_index);
         }
@@ -573,5 +584,83 @@ impl crate::SimHandle {
                 None => false,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::time::Duration;
+
+    fn fast() -> crate::SimConfig {
+        let mut c = crate::SimConfig::default();
+        c.nomad.alloc_start_delay_ms = 20;
+        c.nomad.alloc_healthy_delay_ms = 20;
+        c.nomad.min_healthy_time_factor = 0.0005;
+        c
+    }
+
+    async fn put_job(sim: &crate::SimHandle, body: &Value) {
+        let r = reqwest::Client::new()
+            .put(format!("{}/v1/jobs", sim.nomad_url()))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
+    fn job(image: &str) -> Value {
+        json!({"Job": {
+            "ID": "web", "Type": "service", "Datacenters": ["dc1"],
+            "Update": {"MaxParallel": 1, "Canary": 1, "AutoPromote": false,
+                       "MinHealthyTime": 1_000_000_000u64, "ProgressDeadline": 600_000_000_000u64},
+            "TaskGroups": [{"Name": "web", "Count": 1,
+                "Tasks": [{"Name": "app", "Driver": "docker", "Config": {"image": image}}]}]
+        }})
+    }
+
+    /// A deployment waiting for manual promotion with every allocation healthy is
+    /// not late when its progress deadline passes, and must not re-check it in a
+    /// tight loop afterwards (it used to re-arm every millisecond forever).
+    #[tokio::test]
+    async fn a_deployment_awaiting_promotion_does_not_spin_after_its_deadline() {
+        let sim = crate::Sim::start(fast()).await.unwrap();
+        put_job(&sim, &job("web:1")).await;
+        let until = tokio::time::Instant::now() + Duration::from_secs(10);
+        let awaiting = |sim: &crate::SimHandle| {
+            sim.nomad.read(|i| {
+                i.deployments.values().any(|d| {
+                    d.active() && d.status_description.contains("requires manual promotion")
+                })
+            })
+        };
+        let stable = |sim: &crate::SimHandle| {
+            sim.nomad.read(|i| {
+                i.job(&("default".into(), "web".into()))
+                    .map(|j| j["Stable"] == true)
+            }) == Some(true)
+        };
+        while !stable(&sim) && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        put_job(&sim, &job("web:2")).await;
+        while !awaiting(&sim) && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(awaiting(&sim), "no deployment awaiting promotion");
+        // The progress window (600 s × 0.0005 = 0.3 s, at least start + health time)
+        // passes; the canary is healthy, so the deployment is not late.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let before = sim.nomad.read(|i| i.timers_fired);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let fired = sim.nomad.read(|i| i.timers_fired) - before;
+        assert!(fired <= 2, "{fired} timers fired in 500 ms of idling");
+        assert!(
+            awaiting(&sim),
+            "the deployment must still wait for promotion"
+        );
+        sim.shutdown().await;
     }
 }

@@ -7,6 +7,7 @@ use super::NomadSimConfig;
 use super::canon::spec_changed;
 use super::catalog::{CatalogOp, CheckInstance, ProxyInstance, ServiceInstance, Upstream};
 use super::diff::{DesiredUpdates, tasks_updated};
+use super::json::jv as json;
 use super::json::{arr, b, i, s, u};
 use super::model::{
     Alloc, AllocDeploymentStatus, AllocPort, Deployment, DeploymentState, Eval, Namespace,
@@ -14,9 +15,10 @@ use super::model::{
 use crate::faults::FaultController;
 use crate::index::IndexClock;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -24,17 +26,457 @@ use tokio::time::Instant;
 pub(crate) type JobKey = (String, String);
 
 /// A job with its tracked versions.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// Jobs are shared (`Arc`) so that reading one never deep-copies it (a canonical job
+/// is a tree of several hundred JSON nodes). The newest tracked version is, apart
+/// from its `ModifyIndex`, always the current job itself (status changes apply to
+/// both; only the job's `ModifyIndex` moves with them), so it is not stored twice:
+/// `head` holds that version's `ModifyIndex`. Changes go through
+/// [`JobEntry::job_mut`] / [`JobEntry::push_version`], which also drop the cached list
+/// stub. The persisted form (`job`, `versions`, ...) is unchanged.
+#[derive(Debug, Clone)]
 pub(crate) struct JobEntry {
     /// The current job.
-    pub(crate) job: Value,
-    /// Tracked versions, newest first.
-    pub(crate) versions: Vec<Value>,
+    job: Arc<Value>,
+    /// `ModifyIndex` of the newest tracked version when that version is the current
+    /// job; `None` when every tracked version is in `older`.
+    head: Option<u64>,
+    /// The other tracked versions, newest first, each with its `ModifyIndex`.
+    older: Vec<(Arc<Value>, u64)>,
     pub(crate) summary_create_index: u64,
     pub(crate) summary_modify_index: u64,
     /// Versions registered by an auto revert (the failing-job fault spares them).
-    #[serde(default)]
     pub(crate) revert_versions: BTreeSet<u64>,
+    /// The job's part of its `JobListStub`, serialised once per job change.
+    stub: std::sync::OnceLock<Arc<StubParts>>,
+    /// The serialised `JobSummary`, made once per change to the job, its allocations
+    /// or its evaluations (see [`Inner::invalidate_summary`]).
+    summary: std::sync::OnceLock<Box<[u8]>>,
+    /// The job serialised, kept across changes to the fields that change in place
+    /// (see [`JobBytes`]).
+    bytes: std::sync::OnceLock<Arc<JobBytes>>,
+}
+
+impl JobEntry {
+    /// A new entry whose only version is `job`.
+    pub(crate) fn new(job: Arc<Value>, summary_index: u64) -> JobEntry {
+        JobEntry {
+            head: Some(u(&job, "ModifyIndex")),
+            job,
+            older: Vec::new(),
+            summary_create_index: summary_index,
+            summary_modify_index: summary_index,
+            revert_versions: BTreeSet::new(),
+            stub: std::sync::OnceLock::new(),
+            summary: std::sync::OnceLock::new(),
+            bytes: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Forgets what was derived from the job and its allocations.
+    pub(crate) fn clear_caches(&mut self) {
+        self.stub = std::sync::OnceLock::new();
+        self.summary = std::sync::OnceLock::new();
+        self.bytes = std::sync::OnceLock::new();
+    }
+
+    /// The current job for changing only [`JobBytes::IN_PLACE`] fields: the cached
+    /// serialisation stays usable (those values are spliced in when it is used).
+    fn job_mut_in_place(&mut self) -> &mut Value {
+        self.stub = std::sync::OnceLock::new();
+        self.summary = std::sync::OnceLock::new();
+        Arc::make_mut(&mut self.job)
+    }
+
+    /// The current job serialised (compact), as `serde_json::to_vec` writes it.
+    pub(crate) fn job_json(&self) -> Vec<u8> {
+        self.job_bytes().render(&self.job)
+    }
+
+    fn job_bytes(&self) -> &Arc<JobBytes> {
+        self.bytes.get_or_init(|| Arc::new(JobBytes::of(&self.job)))
+    }
+
+    /// The current job, as an event keeps it.
+    pub(crate) fn job_snapshot(&self) -> JobSnapshot {
+        let bytes = self.job_bytes();
+        if bytes.spans.is_empty() {
+            return JobSnapshot::Whole(bytes.render(&self.job).into_boxed_slice());
+        }
+        let values = bytes.spans.iter().map(|(f, _)| self.job[*f].clone());
+        JobSnapshot::Spliced(bytes.clone(), values.collect())
+    }
+
+    /// The current job.
+    pub(crate) fn job(&self) -> &Arc<Value> {
+        &self.job
+    }
+
+    /// The current job, for changing it in place (copied first only when someone
+    /// else holds it). The newest version follows, except for its `ModifyIndex`.
+    pub(crate) fn job_mut(&mut self) -> &mut Value {
+        self.clear_caches();
+        Arc::make_mut(&mut self.job)
+    }
+
+    /// Makes `job` the current job and the newest tracked version, keeping at most
+    /// `tracked` versions.
+    pub(crate) fn push_version(&mut self, job: Arc<Value>, tracked: usize) {
+        self.clear_caches();
+        let mi = u(&job, "ModifyIndex");
+        let previous = std::mem::replace(&mut self.job, job);
+        if let Some(head) = self.head.replace(mi) {
+            self.older.insert(0, (previous, head));
+        }
+        self.older.truncate(tracked.max(1) - 1);
+    }
+
+    /// Tracked versions, newest first, each with its `ModifyIndex` (which the shared
+    /// job value may not carry; see [`version_json`]).
+    pub(crate) fn versions(&self) -> impl Iterator<Item = (&Arc<Value>, u64)> {
+        self.head
+            .map(|mi| (&self.job, mi))
+            .into_iter()
+            .chain(self.older.iter().map(|(v, mi)| (v, *mi)))
+    }
+
+    /// Sets `Status` on the job and, as the server does, on the newest version.
+    fn set_status(&mut self, status: &str, idx: u64) {
+        let job = self.job_mut_in_place();
+        job["Status"] = json!(status);
+        job["ModifyIndex"] = json!(idx);
+        if self.head.is_none() {
+            let version = u(&self.job, "Version");
+            if let Some((v, _)) = self.older.first_mut()
+                && u(v, "Version") == version
+            {
+                Arc::make_mut(v)["Status"] = json!(status);
+            }
+        }
+    }
+
+    /// Marks a version stable at `idx` (the job too when it is that version).
+    fn set_stable(&mut self, version: u64, idx: u64) {
+        if u(&self.job, "Version") == version {
+            let job = self.job_mut_in_place();
+            job["Stable"] = json!(true);
+            job["ModifyIndex"] = json!(idx);
+            if let Some(head) = self.head.as_mut() {
+                *head = idx;
+            }
+        }
+        for (v, mi) in self.older.iter_mut() {
+            if u(v, "Version") == version {
+                let v = Arc::make_mut(v);
+                v["Stable"] = json!(true);
+                v["ModifyIndex"] = json!(idx);
+                *mi = idx;
+            }
+        }
+    }
+
+    /// Applies `f` to every stored index field of the job and its versions
+    /// (`ModifyIndex` of versions through their recorded index).
+    pub(crate) fn lower_indexes(&mut self, lower: impl Fn(u64) -> u64) {
+        const KEYS: [&str; 3] = ["CreateIndex", "ModifyIndex", "JobModifyIndex"];
+        let lower_json = |v: &mut Value| {
+            for k in KEYS {
+                if let Some(n) = v.get(k).and_then(Value::as_u64) {
+                    v[k] = json!(lower(n));
+                }
+            }
+        };
+        lower_json(self.job_mut());
+        if let Some(head) = self.head.as_mut() {
+            *head = lower(*head);
+        }
+        for (v, mi) in self.older.iter_mut() {
+            lower_json(Arc::make_mut(v));
+            *mi = lower(*mi);
+        }
+    }
+
+    /// The cached stub parts, computed on first use after a change.
+    pub(crate) fn stub_parts(&self) -> Arc<StubParts> {
+        self.stub
+            .get_or_init(|| Arc::new(StubParts::of(&self.job)))
+            .clone()
+    }
+}
+
+/// A job serialised once, with where the values of the top-level fields that change
+/// in place (`Status`, `ModifyIndex`, `Stable`) are, so later forms of the same job
+/// are a copy with those values re-written instead of a new serialisation.
+#[derive(Debug)]
+pub(crate) struct JobBytes {
+    bytes: Vec<u8>,
+    /// `(field, byte range of its value)`, in order; empty when a field is missing
+    /// (then every form is serialised afresh).
+    spans: Vec<(&'static str, std::ops::Range<usize>)>,
+}
+
+impl JobBytes {
+    /// The fields whose values are spliced in.
+    const IN_PLACE: [&'static str; 3] = ["Status", "ModifyIndex", "Stable"];
+
+    fn of(job: &Value) -> JobBytes {
+        let Some(map) = job.as_object() else {
+            return JobBytes {
+                bytes: serde_json::to_vec(job).unwrap_or_default(),
+                spans: Vec::new(),
+            };
+        };
+        // `{"k":v,...}` exactly as serde_json's compact formatter writes a map.
+        let mut bytes = Vec::with_capacity(8192);
+        let mut spans = Vec::new();
+        bytes.push(b'{');
+        for (n, (k, v)) in map.iter().enumerate() {
+            if n > 0 {
+                bytes.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut bytes, k);
+            bytes.push(b':');
+            let start = bytes.len();
+            let _ = serde_json::to_writer(&mut bytes, v);
+            if let Some(field) = Self::IN_PLACE.iter().find(|f| **f == k.as_str()) {
+                spans.push((*field, start..bytes.len()));
+            }
+        }
+        bytes.push(b'}');
+        if spans.len() != Self::IN_PLACE.len() {
+            spans.clear();
+        }
+        JobBytes { bytes, spans }
+    }
+
+    /// The serialisation of `job`, which differs from the one these bytes were made
+    /// from at most in the in-place fields.
+    fn render(&self, job: &Value) -> Vec<u8> {
+        if self.spans.is_empty() {
+            return serde_json::to_vec(job).unwrap_or_default();
+        }
+        let mut out = Vec::with_capacity(self.bytes.len() + 16);
+        self.write_with(self.spans.iter().map(|(f, _)| &job[*f]), &mut out);
+        out
+    }
+
+    /// Appends these bytes with the in-place fields' values taken from `values` (in
+    /// the order of the spans).
+    fn write_with<'a>(&self, values: impl Iterator<Item = &'a Value>, out: &mut Vec<u8>) {
+        let mut at = 0;
+        for ((_, range), value) in self.spans.iter().zip(values) {
+            out.extend_from_slice(&self.bytes[at..range.start]);
+            let _ = serde_json::to_writer(&mut *out, value);
+            at = range.end;
+        }
+        out.extend_from_slice(&self.bytes[at..]);
+    }
+}
+
+/// A job as it was at one moment, for an event: the job's shared serialisation and
+/// the values its in-place fields had then (nothing is copied or written until a
+/// subscriber reads the event).
+#[derive(Debug)]
+pub(crate) enum JobSnapshot {
+    /// [`JobBytes`] with these values of its in-place fields.
+    Spliced(Arc<JobBytes>, Vec<Value>),
+    /// The job serialised (when [`JobBytes`] has no spans).
+    Whole(Box<[u8]>),
+}
+
+impl JobSnapshot {
+    /// Appends the job's JSON.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            JobSnapshot::Spliced(bytes, values) => bytes.write_with(values.iter(), out),
+            JobSnapshot::Whole(raw) => out.extend_from_slice(raw),
+        }
+    }
+}
+
+/// A tracked version as the API shows it: the job value with the version's
+/// `ModifyIndex`.
+pub(crate) fn version_json(v: &Value, modify_index: u64) -> Value {
+    let mut out = v.clone();
+    if u(&out, "ModifyIndex") != modify_index {
+        out["ModifyIndex"] = json!(modify_index);
+    }
+    out
+}
+
+/// Serialises like [`version_json`] without copying the job.
+struct VersionOut<'a>(&'a Value, u64);
+
+impl Serialize for VersionOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Some(map) = self.0.as_object() else {
+            return self.0.serialize(s);
+        };
+        let replace = u(self.0, "ModifyIndex") != self.1;
+        let missing = replace && !map.contains_key("ModifyIndex");
+        let mut m = s.serialize_map(Some(map.len() + usize::from(missing)))?;
+        for (k, v) in map {
+            if replace && k == "ModifyIndex" {
+                m.serialize_entry(k, &self.1)?;
+            } else {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        if missing {
+            m.serialize_entry("ModifyIndex", &self.1)?;
+        }
+        m.end()
+    }
+}
+
+/// Whether two job values are equal apart from `ModifyIndex`.
+fn same_but_modify_index(a: &Value, b: &Value) -> bool {
+    match (a.as_object(), b.as_object()) {
+        (Some(x), Some(y)) => {
+            let n = |m: &serde_json::Map<String, Value>| {
+                m.len() - usize::from(m.contains_key("ModifyIndex"))
+            };
+            n(x) == n(y)
+                && x.iter()
+                    .filter(|(k, _)| k.as_str() != "ModifyIndex")
+                    .all(|(k, v)| y.get(k) == Some(v))
+        }
+        _ => false,
+    }
+}
+
+/// The persisted form of a [`JobEntry`] (unchanged from when versions were stored
+/// one by one).
+#[derive(Serialize)]
+struct JobEntryOut<'a> {
+    job: &'a Value,
+    versions: Vec<VersionOut<'a>>,
+    summary_create_index: u64,
+    summary_modify_index: u64,
+    revert_versions: &'a BTreeSet<u64>,
+}
+
+#[derive(Deserialize)]
+struct JobEntryIn {
+    job: Value,
+    versions: Vec<Value>,
+    summary_create_index: u64,
+    summary_modify_index: u64,
+    #[serde(default)]
+    revert_versions: BTreeSet<u64>,
+}
+
+impl Serialize for JobEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        JobEntryOut {
+            job: &self.job,
+            versions: self.versions().map(|(v, mi)| VersionOut(v, mi)).collect(),
+            summary_create_index: self.summary_create_index,
+            summary_modify_index: self.summary_modify_index,
+            revert_versions: &self.revert_versions,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for JobEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<JobEntry, D::Error> {
+        let e = JobEntryIn::deserialize(d)?;
+        let mut versions = e.versions.into_iter();
+        let mut older = Vec::new();
+        let mut head = None;
+        if let Some(first) = versions.next() {
+            let mi = u(&first, "ModifyIndex");
+            if same_but_modify_index(&first, &e.job) {
+                head = Some(mi);
+            } else {
+                older.push((Arc::new(first), mi));
+            }
+        }
+        older.extend(versions.map(|v| {
+            let mi = u(&v, "ModifyIndex");
+            (Arc::new(v), mi)
+        }));
+        Ok(JobEntry {
+            job: Arc::new(e.job),
+            head,
+            older,
+            summary_create_index: e.summary_create_index,
+            summary_modify_index: e.summary_modify_index,
+            revert_versions: e.revert_versions,
+            stub: std::sync::OnceLock::new(),
+            summary: std::sync::OnceLock::new(),
+            bytes: std::sync::OnceLock::new(),
+        })
+    }
+}
+
+/// What listings need of a job, derived once per job change: its serialised
+/// `JobListStub` around the `JobSummary` (which changes with allocations, not with
+/// the job) — `head` ends with `"JobSummary":`, `tail` is the rest of the object
+/// without `Meta`, `meta` is `,"Meta":{...}` for `?meta=true` — and what the summary
+/// needs of the job.
+#[derive(Debug)]
+pub(crate) struct StubParts {
+    pub(crate) head: Vec<u8>,
+    pub(crate) tail: Vec<u8>,
+    pub(crate) meta: Vec<u8>,
+    /// Task group names (first occurrence order) with their `Count`.
+    groups: Vec<(String, i64)>,
+    /// Whether a blocked evaluation queues allocations (not for stopped, periodic or
+    /// parameterized jobs).
+    queues: bool,
+}
+
+impl StubParts {
+    const MARK: &'static [u8] = b"\"JobSummary\":null";
+
+    fn of(job: &Value) -> StubParts {
+        let v = super::jobs::stub_value(job, Value::Null, false);
+        let bytes = serde_json::to_vec(&v).unwrap_or_default();
+        // Only `CreateIndex`, `Datacenters`, `ID` and `JobModifyIndex` come before
+        // `JobSummary`; an unescaped quote cannot occur inside their string values.
+        let at = bytes
+            .windows(Self::MARK.len())
+            .position(|w| w == Self::MARK)
+            .unwrap_or(0);
+        let head_len = at + Self::MARK.len() - 4;
+        let mut meta = b",\"Meta\":".to_vec();
+        meta.extend(serde_json::to_vec(&job["Meta"]).unwrap_or_default());
+        let mut groups: Vec<(String, i64)> = Vec::new();
+        for g in arr(job, "TaskGroups") {
+            let (name, count) = (s(g, "Name"), i(g, "Count"));
+            // A repeated name keeps its first place and takes the later count, as
+            // inserting into a JSON map does.
+            match groups.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 = count,
+                None => groups.push((name.to_string(), count)),
+            }
+        }
+        let periodic = job["Periodic"].is_object() || job["ParameterizedJob"].is_object();
+        StubParts {
+            head: bytes[..head_len].to_vec(),
+            tail: bytes[head_len + 4..].to_vec(),
+            meta,
+            groups,
+            queues: !b(job, "Stop") && !periodic,
+        }
+    }
+
+    /// Appends the stub with `summary` (serialised) to `out`.
+    pub(crate) fn write(&self, summary: &[u8], with_meta: bool, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(summary);
+        if with_meta {
+            // `tail` ends with the object's closing brace; `Meta` goes last.
+            out.extend_from_slice(&self.tail[..self.tail.len().saturating_sub(1)]);
+            out.extend_from_slice(&self.meta);
+            out.push(b'}');
+        } else {
+            out.extend_from_slice(&self.tail);
+        }
+    }
 }
 
 /// The index of each table (what blocking reads report).
@@ -63,7 +505,140 @@ pub(crate) enum Timer {
 #[derive(Debug, Clone)]
 pub(crate) struct Frame {
     pub(crate) index: u64,
-    pub(crate) events: Vec<Value>,
+    pub(crate) events: Vec<Arc<Event>>,
+}
+
+/// One event. Payloads are kept as what they describe — a job as its shared
+/// serialisation plus the values its in-place fields had ([`JobSnapshot`]; a job is
+/// large and changes in place soon after, so copying it would cost far more), the
+/// other objects as copies — and turned into JSON only when a subscriber reads them:
+/// most events leave the buffer unread.
+#[derive(Debug)]
+pub(crate) struct Event {
+    pub(crate) topic: &'static str,
+    pub(crate) kind: &'static str,
+    pub(crate) key: String,
+    pub(crate) namespace: String,
+    pub(crate) filter_keys: Vec<String>,
+    pub(crate) payload: Payload,
+}
+
+/// What an event carries.
+#[derive(Debug)]
+pub(crate) enum Payload {
+    /// `{"Job": <job>}`.
+    Job(JobSnapshot),
+    /// `{"Allocation": <allocation stub>}`.
+    Allocation(Box<Alloc>),
+    /// `{"Deployment": <deployment>}`.
+    Deployment(Box<Deployment>),
+    /// `{"Evaluation": <evaluation>}`.
+    Evaluation(Box<Eval>),
+}
+
+impl Payload {
+    /// A job payload: the job as it is now.
+    pub(crate) fn job(entry: &JobEntry) -> Payload {
+        Payload::Job(entry.job_snapshot())
+    }
+}
+
+impl Event {
+    /// The event's JSON (`FilterKeys`, `Index`, `Key`, `Namespace`, `Payload`,
+    /// `Topic`, `Type`, as the event object serialises), appended to `out`.
+    pub(crate) fn write_json(&self, index: u64, cfg: &NomadSimConfig, out: &mut Vec<u8>) {
+        fn put<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+            let _ = serde_json::to_writer(&mut *out, v);
+        }
+        out.extend_from_slice(b"{\"FilterKeys\":");
+        if self.filter_keys.is_empty() {
+            out.extend_from_slice(b"null");
+        } else {
+            put(out, &self.filter_keys);
+        }
+        out.extend_from_slice(format!(",\"Index\":{index},\"Key\":").as_bytes());
+        put(out, &self.key);
+        out.extend_from_slice(b",\"Namespace\":");
+        put(out, &self.namespace);
+        out.extend_from_slice(b",\"Payload\":{");
+        match &self.payload {
+            Payload::Job(job) => {
+                out.extend_from_slice(b"\"Job\":");
+                job.write(out);
+            }
+            Payload::Allocation(a) => {
+                out.extend_from_slice(b"\"Allocation\":");
+                put(out, &a.stub(&cfg.node_id, &cfg.node_name));
+            }
+            Payload::Deployment(d) => {
+                out.extend_from_slice(b"\"Deployment\":");
+                put(out, d.as_ref());
+            }
+            Payload::Evaluation(e) => {
+                out.extend_from_slice(b"\"Evaluation\":");
+                put(out, e.as_ref());
+            }
+        }
+        out.extend_from_slice(b"},\"Topic\":");
+        put(out, self.topic);
+        out.extend_from_slice(b",\"Type\":");
+        put(out, self.kind);
+        out.push(b'}');
+    }
+}
+
+/// A job's `JobSummary`, serialised exactly as the JSON object the API returns.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct JobSummary<'a> {
+    children: Children,
+    create_index: u64,
+    #[serde(rename = "JobID")]
+    job_id: &'a str,
+    modify_index: u64,
+    namespace: &'a str,
+    summary: GroupSummaries,
+}
+
+/// `JobSummary.Children` (no parameterized or periodic children are simulated).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Children {
+    dead: i64,
+    pending: i64,
+    running: i64,
+}
+
+/// One task group's allocation counts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct GroupSummary {
+    complete: i64,
+    failed: i64,
+    lost: i64,
+    queued: i64,
+    running: i64,
+    starting: i64,
+    unknown: i64,
+}
+
+/// Group name → counts, in task group order.
+#[derive(Debug)]
+struct GroupSummaries {
+    parts: Arc<StubParts>,
+    counts: Vec<GroupSummary>,
+}
+
+impl Serialize for GroupSummaries {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(
+            self.parts
+                .groups
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .zip(self.counts.iter()),
+        )
+    }
 }
 
 /// What the core needs to make decisions.
@@ -96,6 +671,8 @@ pub(crate) struct Inner {
     pub(crate) tables: Tables,
     pub(crate) timers: BTreeMap<(Instant, u64), Timer>,
     pub(crate) timer_seq: u64,
+    /// Timers fired since start (to check that an idle simulator stays idle).
+    pub(crate) timers_fired: u64,
     pub(crate) events: VecDeque<Frame>,
     pub(crate) next_port: u16,
     pub(crate) backends: HashMap<JobKey, SocketAddr>,
@@ -171,23 +748,83 @@ impl Inner {
     // ----- small accessors -----
 
     pub(crate) fn job(&self, key: &JobKey) -> Option<&Value> {
-        self.jobs.get(key).map(|e| &e.job)
+        self.jobs.get(key).map(|e| e.job().as_ref())
     }
 
-    fn version_of(&self, key: &JobKey, version: u64) -> Option<&Value> {
+    /// The current job, shared.
+    pub(crate) fn job_arc(&self, key: &JobKey) -> Option<Arc<Value>> {
+        self.jobs.get(key).map(|e| e.job().clone())
+    }
+
+    /// A tracked version with its `ModifyIndex` (which the value may not carry).
+    fn version_of(&self, key: &JobKey, version: u64) -> Option<(&Arc<Value>, u64)> {
         self.jobs
             .get(key)?
-            .versions
-            .iter()
-            .find(|v| u(v, "Version") == version)
+            .versions()
+            .find(|(v, _)| u(v, "Version") == version)
     }
 
-    /// The job as of an allocation's version (or the current job).
-    pub(crate) fn alloc_job(&self, a: &Alloc) -> Option<Value> {
+    /// The job as of an allocation's version (or the current job); its
+    /// `ModifyIndex` may be the current job's (see [`Inner::alloc_job_json`]).
+    pub(crate) fn alloc_job(&self, a: &Alloc) -> Option<Arc<Value>> {
         let key = (a.namespace.clone(), a.job_id.clone());
         self.version_of(&key, a.job_version)
-            .or_else(|| self.job(&key))
-            .cloned()
+            .map(|(v, _)| v.clone())
+            .or_else(|| self.job_arc(&key))
+    }
+
+    /// Drops a job's cached `JobSummary`: its allocations or evaluations changed.
+    pub(crate) fn invalidate_summary(&mut self, key: &JobKey) {
+        if let Some(e) = self.jobs.get_mut(key) {
+            e.summary = std::sync::OnceLock::new();
+        }
+    }
+
+    /// An allocation, for changing it (its job's cached summary is dropped).
+    fn alloc_mut(&mut self, id: &str) -> Option<&mut Alloc> {
+        let key = self
+            .allocs
+            .get(id)
+            .map(|a| (a.namespace.clone(), a.job_id.clone()))?;
+        self.invalidate_summary(&key);
+        self.allocs.get_mut(id)
+    }
+
+    /// An evaluation, for changing it (its job's cached summary is dropped).
+    fn eval_mut(&mut self, id: &str) -> Option<&mut Eval> {
+        let key = self
+            .evals
+            .get(id)
+            .map(|e| (e.namespace.clone(), e.job_id.clone()))?;
+        self.invalidate_summary(&key);
+        self.evals.get_mut(id)
+    }
+
+    /// The serialised `JobSummary` of a job (cached until something it depends on
+    /// changes).
+    pub(crate) fn entry_summary_json<'a>(&self, key: &JobKey, entry: &'a JobEntry) -> &'a [u8] {
+        let fresh = || {
+            serde_json::to_vec(&self.job_summary(key))
+                .unwrap_or_default()
+                .into_boxed_slice()
+        };
+        let cached = entry.summary.get_or_init(fresh);
+        debug_assert_eq!(
+            String::from_utf8_lossy(cached),
+            String::from_utf8_lossy(&fresh()),
+            "stale cached summary of {key:?}"
+        );
+        cached
+    }
+
+    /// The job as of an allocation's version (or the current job), as the API shows
+    /// it.
+    pub(crate) fn alloc_job_json(&self, a: &Alloc) -> Option<Value> {
+        let key = (a.namespace.clone(), a.job_id.clone());
+        match self.version_of(&key, a.job_version) {
+            Some((v, mi)) => Some(version_json(v, mi)),
+            None => self.job(&key).cloned(),
+        }
     }
 
     pub(crate) fn job_allocs(&self, key: &JobKey) -> Vec<&Alloc> {
@@ -220,46 +857,59 @@ impl Inner {
 
     /// `JobSummary` of a job.
     pub(crate) fn summary(&self, key: &JobKey) -> Option<Value> {
+        self.job_summary(key)
+            .and_then(|sm| serde_json::to_value(&sm).ok())
+    }
+
+    /// `JobSummary` of a job, ready to serialise.
+    pub(crate) fn job_summary<'a>(&self, key: &'a JobKey) -> Option<JobSummary<'a>> {
         let entry = self.jobs.get(key)?;
-        let job = &entry.job;
-        let mut groups = serde_json::Map::new();
-        let allocs = self.job_allocs(key);
-        let periodic = job["Periodic"].is_object() || job["ParameterizedJob"].is_object();
-        for g in arr(job, "TaskGroups") {
-            let name = s(g, "Name");
-            let (mut starting, mut running, mut failed, mut complete, mut lost) = (0, 0, 0, 0, 0);
-            for a in allocs.iter().filter(|a| a.task_group == name) {
-                match a.client_status.as_str() {
-                    "pending" if a.desired_status == "run" => starting += 1,
-                    "running" => running += 1,
-                    "failed" => failed += 1,
-                    "complete" => complete += 1,
-                    "lost" => lost += 1,
-                    _ => {}
+        let parts = entry.stub_parts();
+        let alloc_ids = self.allocs_by_job.get(key);
+        let allocs = || {
+            alloc_ids
+                .into_iter()
+                .flatten()
+                .filter_map(|id| self.allocs.get(id))
+        };
+        let blocked = parts.queues
+            && self
+                .evals_by_job
+                .get(key)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| self.evals.get(id))
+                .any(|e| e.status == "blocked");
+        let counts = parts
+            .groups
+            .iter()
+            .map(|(name, count)| {
+                let mut sum = GroupSummary::default();
+                for a in allocs().filter(|a| a.task_group == *name) {
+                    match a.client_status.as_str() {
+                        "pending" if a.desired_status == "run" => sum.starting += 1,
+                        "running" => sum.running += 1,
+                        "failed" => sum.failed += 1,
+                        "complete" => sum.complete += 1,
+                        "lost" => sum.lost += 1,
+                        _ => {}
+                    }
                 }
-            }
-            let blocked = self.job_evals(key).iter().any(|e| e.status == "blocked");
-            let queued = if blocked && !b(job, "Stop") && !periodic {
-                (i(g, "Count") - starting - running).max(0)
-            } else {
-                0
-            };
-            groups.insert(
-                name.to_string(),
-                json!({
-                    "Complete": complete, "Failed": failed, "Lost": lost, "Queued": queued,
-                    "Running": running, "Starting": starting, "Unknown": 0,
-                }),
-            );
-        }
-        Some(json!({
-            "Children": { "Dead": 0, "Pending": 0, "Running": 0 },
-            "CreateIndex": entry.summary_create_index,
-            "JobID": s(job, "ID"),
-            "ModifyIndex": entry.summary_modify_index,
-            "Namespace": s(job, "Namespace"),
-            "Summary": groups,
-        }))
+                if blocked {
+                    sum.queued = (count - sum.starting - sum.running).max(0);
+                }
+                sum
+            })
+            .collect();
+        Some(JobSummary {
+            children: Children::default(),
+            create_index: entry.summary_create_index,
+            // Jobs are keyed by their `Namespace` and `ID`.
+            job_id: &key.1,
+            modify_index: entry.summary_modify_index,
+            namespace: &key.0,
+            summary: GroupSummaries { parts, counts },
+        })
     }
 
     // ----- events -----
@@ -269,21 +919,20 @@ impl Inner {
         &mut self,
         cfg: &NomadSimConfig,
         index: u64,
-        topic: &str,
-        kind: &str,
+        topic: &'static str,
+        kind: &'static str,
         key: &str,
         namespace: &str,
         filter_keys: Vec<String>,
-        payload: Value,
+        payload: Payload,
     ) {
-        let event = json!({
-            "FilterKeys": if filter_keys.is_empty() { Value::Null } else { json!(filter_keys) },
-            "Index": index,
-            "Key": key,
-            "Namespace": namespace,
-            "Payload": payload,
-            "Topic": topic,
-            "Type": kind,
+        let event = Arc::new(Event {
+            topic,
+            kind,
+            key: key.to_string(),
+            namespace: namespace.to_string(),
+            filter_keys,
+            payload,
         });
         match self.events.back_mut() {
             Some(f) if f.index == index => f.events.push(event),
@@ -299,49 +948,36 @@ impl Inner {
         }
     }
 
-    fn emit_job(&mut self, cfg: &NomadSimConfig, index: u64, kind: &str, key: &JobKey) {
-        if let Some(job) = self.job(key).cloned() {
-            self.emit(
-                cfg,
-                index,
-                "Job",
-                kind,
-                &key.1,
-                &key.0,
-                Vec::new(),
-                json!({ "Job": job }),
-            );
+    fn emit_job(&mut self, cfg: &NomadSimConfig, index: u64, kind: &'static str, key: &JobKey) {
+        if let Some(payload) = self.jobs.get(key).map(Payload::job) {
+            self.emit(cfg, index, "Job", kind, &key.1, &key.0, Vec::new(), payload);
         }
     }
 
-    fn emit_alloc(&mut self, cfg: &NomadSimConfig, index: u64, kind: &str, id: &str) {
+    fn emit_alloc(&mut self, cfg: &NomadSimConfig, index: u64, kind: &'static str, id: &str) {
         let Some(a) = self.allocs.get(id) else { return };
-        let payload = json!({ "Allocation": a.stub(&cfg.node_id, &cfg.node_name) });
-        let (ns, job, dep) = (
-            a.namespace.clone(),
-            a.job_id.clone(),
-            a.deployment_id.clone(),
-        );
-        let mut keys = vec![job];
-        if !dep.is_empty() {
-            keys.push(dep);
+        let mut keys = vec![a.job_id.clone()];
+        if !a.deployment_id.is_empty() {
+            keys.push(a.deployment_id.clone());
         }
+        let ns = a.namespace.clone();
+        let payload = Payload::Allocation(Box::new(a.clone()));
         self.emit(cfg, index, "Allocation", kind, id, &ns, keys, payload);
     }
 
-    fn emit_deployment(&mut self, cfg: &NomadSimConfig, index: u64, kind: &str, id: &str) {
+    fn emit_deployment(&mut self, cfg: &NomadSimConfig, index: u64, kind: &'static str, id: &str) {
         let Some(d) = self.deployments.get(id) else {
             return;
         };
-        let payload = json!({ "Deployment": d });
         let (ns, job) = (d.namespace.clone(), d.job_id.clone());
+        let payload = Payload::Deployment(Box::new(d.clone()));
         self.emit(cfg, index, "Deployment", kind, id, &ns, vec![job], payload);
     }
 
     fn emit_eval(&mut self, cfg: &NomadSimConfig, index: u64, id: &str) {
         let Some(e) = self.evals.get(id) else { return };
-        let payload = json!({ "Evaluation": e });
         let (ns, job) = (e.namespace.clone(), e.job_id.clone());
+        let payload = Payload::Evaluation(Box::new(e.clone()));
         self.emit(
             cfg,
             index,
@@ -370,6 +1006,7 @@ impl Inner {
             }
             out.push(entry.remove());
         }
+        self.timers_fired += out.len() as u64;
         out
     }
 
@@ -448,7 +1085,7 @@ impl Inner {
             return Err(format!("job {id:?} is in nonexistent namespace {ns:?}"));
         }
         let key = (ns.clone(), id.clone());
-        let existing = self.jobs.get(&key).map(|e| e.job.clone());
+        let existing = self.job_arc(&key);
         if let Some(jmi) = enforce {
             match &existing {
                 Some(old) if jmi == 0 => {
@@ -482,22 +1119,27 @@ impl Inner {
         let periodic = job["Periodic"].is_object() || job["ParameterizedJob"].is_object();
         let changed = existing.as_ref().is_none_or(|old| spec_changed(old, &job));
         if !changed {
-            let old = existing.unwrap_or_default();
+            let (old_mi, old_jmi) = existing
+                .as_ref()
+                .map(|o| (u(o, "ModifyIndex"), u(o, "JobModifyIndex")))
+                .unwrap_or_default();
+            // Not held while the job's status may change (no copy on write).
+            drop(existing);
             if periodic {
                 return Ok(RegisterOutcome {
                     eval_id: String::new(),
                     eval_create_index: 0,
-                    job_modify_index: u(&old, "ModifyIndex"),
-                    index: u(&old, "ModifyIndex"),
+                    job_modify_index: old_mi,
+                    index: old_mi,
                 });
             }
             let idx = cx.clock.next();
-            let eval_id = self.create_eval(cx, &key, idx, triggered_by, u(&old, "JobModifyIndex"));
+            let eval_id = self.create_eval(cx, &key, idx, triggered_by, old_jmi);
             self.process_eval(cx, &key, &eval_id, false);
             return Ok(RegisterOutcome {
                 eval_id,
                 eval_create_index: idx,
-                job_modify_index: u(&old, "ModifyIndex"),
+                job_modify_index: old_mi,
                 index: idx,
             });
         }
@@ -521,30 +1163,20 @@ impl Inner {
         });
         let version = u(&job, "Version");
         let tracked = cx.cfg.job_tracked_versions.max(1);
+        let job = Arc::new(job);
         match self.jobs.get_mut(&key) {
             Some(entry) => {
-                entry.job = job.clone();
-                entry.versions.insert(0, job);
-                entry.versions.truncate(tracked);
+                entry.push_version(job, tracked);
                 if from_revert {
                     entry.revert_versions.insert(version);
                 }
             }
             None => {
-                let mut revert_versions = BTreeSet::new();
+                let mut entry = JobEntry::new(job, idx);
                 if from_revert {
-                    revert_versions.insert(version);
+                    entry.revert_versions.insert(version);
                 }
-                self.jobs.insert(
-                    key.clone(),
-                    JobEntry {
-                        job: job.clone(),
-                        versions: vec![job],
-                        summary_create_index: idx,
-                        summary_modify_index: idx,
-                        revert_versions,
-                    },
-                );
+                self.jobs.insert(key.clone(), entry);
                 self.tables.job_summary = idx;
             }
         }
@@ -583,6 +1215,7 @@ impl Inner {
             .unwrap_or((50, "service".into()));
         let id = new_id();
         let now = now_ns();
+        self.invalidate_summary(key);
         self.evals.insert(
             id.clone(),
             Eval {
@@ -629,7 +1262,7 @@ impl Inner {
             .map(|e| e.id.clone())
             .collect();
         for id in blocked {
-            if let Some(e) = self.evals.get_mut(&id) {
+            if let Some(e) = self.eval_mut(&id) {
                 e.status = "canceled".into();
                 e.status_description = format!("evaluation for job {:?} superseded", key.1);
                 e.modify_index = idx;
@@ -644,6 +1277,7 @@ impl Inner {
                 .job(key)
                 .map(|j| (i(j, "Priority"), s(j, "Type").to_string()))
                 .unwrap_or((50, "service".into()));
+            self.invalidate_summary(key);
             self.evals.insert(
                 blocked_id.clone(),
                 Eval {
@@ -674,7 +1308,7 @@ impl Inner {
                 .or_default()
                 .push(blocked_id.clone());
         }
-        if let Some(e) = self.evals.get_mut(eval_id) {
+        if let Some(e) = self.eval_mut(eval_id) {
             e.status = "complete".into();
             e.modify_index = idx;
             e.modify_time = now_ns();
@@ -708,6 +1342,7 @@ impl Inner {
     /// does: live objects stay, and only the newest terminal evaluations,
     /// allocations and deployments are kept.
     fn gc_job(&mut self, key: &JobKey) {
+        self.invalidate_summary(key);
         const KEEP: usize = 10;
         if let Some(ids) = self.evals_by_job.get(key)
             && ids.len() > 2 * KEEP
@@ -796,20 +1431,15 @@ impl Inner {
             }
         };
         if let Some(entry) = self.jobs.get_mut(key)
-            && entry.job["Status"] != status
+            && entry.job()["Status"] != status
         {
-            entry.job["Status"] = json!(status);
-            entry.job["ModifyIndex"] = json!(idx);
-            if let Some(v) = entry.versions.first_mut()
-                && u(v, "Version") == u(&entry.job, "Version")
-            {
-                v["Status"] = json!(status);
-            }
+            entry.set_status(status, idx);
             self.tables.jobs = idx;
         }
     }
 
     fn touch_summary(&mut self, key: &JobKey, idx: u64) {
+        self.invalidate_summary(key);
         if let Some(e) = self.jobs.get_mut(key) {
             e.summary_modify_index = idx;
             self.tables.job_summary = idx;
@@ -853,7 +1483,7 @@ impl Inner {
         new_version: bool,
     ) -> ReconcileOutcome {
         let mut out = ReconcileOutcome::default();
-        let Some(job) = self.job(key).cloned() else {
+        let Some(job) = self.job_arc(key) else {
             // Purged: stop everything that is left.
             for id in self.live_alloc_ids(key, None) {
                 self.stop_alloc(id.as_str(), idx, "alloc not needed due to job update");
@@ -993,7 +1623,7 @@ impl Inner {
                     current.push(id);
                     continue;
                 }
-                let old_job = self.version_of(key, a.job_version).cloned();
+                let old_job = self.version_of(key, a.job_version).map(|(v, _)| v.clone());
                 let destroy = match &old_job {
                     None => true,
                     Some(oj) => tasks_updated(oj, &job, &gname),
@@ -1003,7 +1633,7 @@ impl Inner {
                 } else {
                     // In-place update.
                     let running = a.client_status == "running";
-                    if let Some(a) = self.allocs.get_mut(&id) {
+                    if let Some(a) = self.alloc_mut(&id) {
                         a.job_version = version;
                         a.modify_index = idx;
                         a.alloc_modify_index = idx;
@@ -1152,10 +1782,10 @@ impl Inner {
                         false,
                         name,
                     );
-                    if let Some(a) = self.allocs.get_mut(&id) {
+                    if let Some(a) = self.alloc_mut(&id) {
                         a.next_allocation = new.clone();
                     }
-                    if let Some(a) = self.allocs.get_mut(&new) {
+                    if let Some(a) = self.alloc_mut(&new) {
                         a.previous_allocation = id.clone();
                     }
                     out.changed.push(new);
@@ -1266,7 +1896,7 @@ impl Inner {
             .map(|a| a.id.clone())
             .collect();
         for fid in failed {
-            if let Some(a) = self.allocs.get_mut(&fid) {
+            if let Some(a) = self.alloc_mut(&fid) {
                 for sid in std::mem::take(&mut a.registered) {
                     self.catalog_ops.push(CatalogOp::Deregister(sid));
                 }
@@ -1284,6 +1914,7 @@ impl Inner {
             canary: true,
             modify_index: idx,
         });
+        self.invalidate_summary(key);
         self.allocs.insert(
             id.clone(),
             Alloc {
@@ -1358,7 +1989,7 @@ impl Inner {
     }
 
     fn stop_alloc(&mut self, id: &str, idx: u64, why: &str) {
-        let Some(a) = self.allocs.get_mut(id) else {
+        let Some(a) = self.alloc_mut(id) else {
             return;
         };
         a.desired_status = "stop".into();
@@ -1393,7 +2024,7 @@ impl Inner {
                 }
                 let key = (a.namespace.clone(), a.job_id.clone());
                 let idx = cx.clock.next();
-                if let Some(a) = self.allocs.get_mut(&id) {
+                if let Some(a) = self.alloc_mut(&id) {
                     a.client_status = "complete".into();
                     a.client_description = "All tasks have completed".into();
                     a.finished_at = Some(rfc3339(Duration::ZERO));
@@ -1436,12 +2067,20 @@ impl Inner {
                         .filter_map(|st| st.require_progress_by.as_deref())
                         .filter_map(|t| t.parse::<jiff::Timestamp>().ok())
                         .max();
+                    // A deadline that already passed without the deployment being
+                    // late cannot make it late any more (its groups have all their
+                    // healthy allocations, which only grow): check again after the
+                    // default window instead of re-arming in a tight loop.
                     let wait = match next {
-                        Some(t) => {
-                            let secs = t.as_nanosecond() - now.as_nanosecond();
-                            Duration::from_nanos(secs.max(1_000_000) as u64)
+                        Some(t) if t > now => {
+                            let nanos = t.as_nanosecond() - now.as_nanosecond();
+                            Duration::from_nanos(nanos.max(1_000_000) as u64)
                         }
-                        None => cx.cfg.scaled(Duration::from_secs(600)),
+                        // (At least a second, should the time factor be 0.)
+                        _ => cx
+                            .cfg
+                            .scaled(Duration::from_secs(600))
+                            .max(Duration::from_secs(1)),
                     };
                     self.schedule(Instant::now() + wait, Timer::ProgressDeadline(id));
                 }
@@ -1457,7 +2096,7 @@ impl Inner {
         let key = (a.namespace.clone(), a.job_id.clone());
         let version = a.job_version;
         let Some(job) = self.alloc_job(a) else { return };
-        let Some(g) = group_of(&job, &a.task_group).cloned() else {
+        let Some(g) = group_of(&job, &a.task_group) else {
             return;
         };
         let exempt = self
@@ -1469,10 +2108,15 @@ impl Inner {
         let now = now_ns();
         let deployment_id = a.deployment_id.clone();
         let group_name = a.task_group.clone();
-        let registrations = self.service_instances(cx.cfg, a, &job, &g, failing);
+        let registrations = self.service_instances(cx.cfg, a, &job, g, failing);
+        // What is needed of the group, so the shared job can be let go before it is
+        // changed below (no copy on write).
+        let health = cx.cfg.health_time(g);
+        let healthy_deadline = cx.cfg.healthy_deadline(g);
+        drop(job);
         let mut schedule_health = false;
         let mut batch_done = false;
-        if let Some(a) = self.allocs.get_mut(id) {
+        if let Some(a) = self.alloc_mut(id) {
             a.modify_index = idx;
             a.modify_time = now;
             if failing {
@@ -1523,9 +2167,7 @@ impl Inner {
         if schedule_health {
             // An allocation that cannot become healthy before the group's healthy
             // deadline (scaled like min_healthy_time) is marked unhealthy then.
-            let health = cx.cfg.health_time(&g);
-            let deadline = cx.cfg.healthy_deadline(&g);
-            let (at, timer) = match deadline {
+            let (at, timer) = match healthy_deadline {
                 Some(d) if d <= health => (d, Timer::AllocUnhealthy(id.into())),
                 _ => (health, Timer::AllocHealthy(id.into())),
             };
@@ -1563,7 +2205,7 @@ impl Inner {
             .get(&dep_id)
             .is_some_and(Deployment::active);
         let idx = cx.clock.next();
-        if let Some(a) = self.allocs.get_mut(id) {
+        if let Some(a) = self.alloc_mut(id) {
             let canary = a.canary();
             a.deployment_status = Some(AllocDeploymentStatus {
                 healthy: Some(true),
@@ -1576,9 +2218,9 @@ impl Inner {
         }
         self.tables.allocs = idx;
         if active {
-            let g = self.job(&key).and_then(|j| group_of(j, &group)).cloned();
-            let pd = g
-                .as_ref()
+            let pd = self
+                .job(&key)
+                .and_then(|j| group_of(j, &group))
                 .map(|g| cx.cfg.progress_window(g))
                 .unwrap_or_default();
             if let Some(st) = self
@@ -1618,7 +2260,7 @@ impl Inner {
         let dep_id = a.deployment_id.clone();
         let group = a.task_group.clone();
         let idx = cx.clock.next();
-        if let Some(a) = self.allocs.get_mut(id) {
+        if let Some(a) = self.alloc_mut(id) {
             let canary = a.canary();
             a.deployment_status = Some(AllocDeploymentStatus {
                 healthy: Some(false),
@@ -1645,10 +2287,9 @@ impl Inner {
     /// After any allocation/deployment change: advance the deployment (promotion,
     /// success, failure and revert) and continue rolling updates.
     fn after_change(&mut self, cx: &Ctx<'_>, key: &JobKey, idx: u64) {
-        let Some(job) = self.job(key).cloned() else {
+        let Some(version) = self.job(key).map(|j| u(j, "Version")) else {
             return;
         };
-        let version = u(&job, "Version");
         let Some(dep_id) = self
             .job_deployments(key)
             .into_iter()
@@ -1744,16 +2385,7 @@ impl Inner {
 
     fn set_stable(&mut self, key: &JobKey, version: u64, idx: u64) {
         if let Some(e) = self.jobs.get_mut(key) {
-            if u(&e.job, "Version") == version {
-                e.job["Stable"] = json!(true);
-                e.job["ModifyIndex"] = json!(idx);
-            }
-            for v in e.versions.iter_mut() {
-                if u(v, "Version") == version {
-                    v["Stable"] = json!(true);
-                    v["ModifyIndex"] = json!(idx);
-                }
-            }
+            e.set_stable(version, idx);
             self.tables.jobs = idx;
             self.tables.job_version = idx;
         }
@@ -1789,12 +2421,12 @@ impl Inner {
         };
         let auto_revert = dep.task_groups.values().any(|st| st.auto_revert);
         let mut description = base.to_string();
-        let mut revert_to: Option<Value> = None;
+        let mut revert_to: Option<Arc<Value>> = None;
         if auto_revert {
-            let current = self.job(key).cloned();
+            let current = self.job_arc(key);
             let stable = self.jobs.get(key).and_then(|e| {
-                e.versions
-                    .iter()
+                e.versions()
+                    .map(|(v, _)| v)
                     .filter(|v| b(v, "Stable") && u(v, "Version") < dep.job_version)
                     .max_by_key(|v| u(v, "Version"))
                     .cloned()
@@ -1824,7 +2456,8 @@ impl Inner {
         }
         self.tables.deployment = idx;
         self.emit_deployment(cx.cfg, idx, "DeploymentStatusUpdate", dep_id);
-        if let Some(mut job) = revert_to {
+        if let Some(job) = revert_to {
+            let mut job = Value::clone(&job);
             job["Stop"] = json!(false);
             let _ = self.register(cx, job, None, false, "rollback", true);
         }
@@ -1995,7 +2628,7 @@ impl Inner {
         key: &JobKey,
         purge: bool,
     ) -> RegisterOutcome {
-        let Some(existing) = self.job(key).cloned() else {
+        let Some(existing) = self.job_arc(key) else {
             if !purge {
                 return RegisterOutcome {
                     index: self.tables.jobs,
@@ -2004,7 +2637,7 @@ impl Inner {
             }
             let idx = cx.clock.next();
             let eval_id = self.create_eval(cx, key, idx, "job-deregister", idx);
-            if let Some(e) = self.evals.get_mut(&eval_id) {
+            if let Some(e) = self.eval_mut(&eval_id) {
                 e.status = "complete".into();
             }
             return RegisterOutcome {
@@ -2017,22 +2650,24 @@ impl Inner {
         let periodic = existing["Periodic"].is_object() || existing["ParameterizedJob"].is_object();
         let idx = cx.clock.next();
         if purge {
-            self.jobs.remove(key);
+            let payload = self.jobs.remove(key).map(|e| Payload::job(&e));
             self.tables.jobs = idx;
             self.tables.job_summary = idx;
             self.tables.job_version = idx;
-            self.emit(
-                cx.cfg,
-                idx,
-                "Job",
-                "JobDeregistered",
-                &key.1,
-                &key.0,
-                Vec::new(),
-                json!({ "Job": existing }),
-            );
+            if let Some(payload) = payload {
+                self.emit(
+                    cx.cfg,
+                    idx,
+                    "Job",
+                    "JobDeregistered",
+                    &key.1,
+                    &key.0,
+                    Vec::new(),
+                    payload,
+                );
+            }
         } else {
-            let mut job = existing.clone();
+            let mut job = Value::clone(&existing);
             job["Stop"] = json!(true);
             job["Version"] = json!(u(&existing, "Version") + 1);
             job["ModifyIndex"] = json!(idx);
@@ -2041,9 +2676,7 @@ impl Inner {
             job["Stable"] = json!(false);
             let tracked = cx.cfg.job_tracked_versions.max(1);
             if let Some(e) = self.jobs.get_mut(key) {
-                e.job = job.clone();
-                e.versions.insert(0, job);
-                e.versions.truncate(tracked);
+                e.push_version(Arc::new(job), tracked);
             }
             self.tables.jobs = idx;
             self.tables.job_version = idx;
@@ -2059,7 +2692,7 @@ impl Inner {
             };
         }
         let eval_id = self.create_eval(cx, key, idx, "job-deregister", idx);
-        if let Some(e) = self.evals.get_mut(&eval_id) {
+        if let Some(e) = self.eval_mut(&eval_id) {
             e.job_type = s(&existing, "Type").into();
             e.priority = i(&existing, "Priority");
         }
@@ -2207,4 +2840,205 @@ pub(crate) fn failed_tg_allocs(
         );
     }
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::nomad::canon::{CanonOptions, canonicalize};
+    use serde_json::json as sj;
+
+    fn canonical(id: &str) -> Value {
+        let api = sj!({
+            "ID": id, "Type": "service", "Datacenters": ["dc1"],
+            "Meta": {"steward.spec": format!("default/{id}")},
+            "TaskGroups": [{
+                "Name": "web", "Count": 2,
+                "Update": {"MaxParallel": 1, "MinHealthyTime": 1_000_000_000u64},
+                "Networks": [{"Mode": "bridge", "DynamicPorts": [{"Label": "http", "To": 8080}]}],
+                "Services": [{"Name": id, "PortLabel": "http",
+                    "Connect": {"SidecarService": {}},
+                    "Checks": [{"Name": "alive", "Type": "http", "Path": "/", "Interval": 10_000_000_000u64, "Timeout": 1_000_000_000u64}]}],
+                "Tasks": [{"Name": "app", "Driver": "docker", "Config": {"image": "x:1"}}]
+            }]
+        });
+        let opts = CanonOptions {
+            namespace: "default".into(),
+            region: "global".into(),
+            vault_identity: true,
+            consul_service_identity: true,
+            consul_task_identity: true,
+            api_form: false,
+        };
+        canonicalize(&api, &opts).unwrap()
+    }
+
+    /// Registers a job in a fresh state.
+    fn registered() -> (Inner, NomadSimConfig, IndexClock, FaultController) {
+        let cfg = NomadSimConfig::default();
+        let mut inner = Inner::new(&cfg);
+        let clock = IndexClock::new(1);
+        let faults = FaultController::new(1);
+        let cx = Ctx {
+            clock: &clock,
+            cfg: &cfg,
+            faults: &faults,
+        };
+        inner
+            .register(&cx, canonical("web"), None, false, "job-register", false)
+            .unwrap();
+        (inner, cfg, clock, faults)
+    }
+
+    /// Events used to be JSON objects built at once; their deferred serialisation
+    /// must give the same bytes.
+    #[test]
+    fn events_serialise_like_the_event_objects() {
+        let (inner, cfg, ..) = registered();
+        let mut kinds = BTreeSet::new();
+        for frame in &inner.events {
+            for e in &frame.events {
+                let payload = match &e.payload {
+                    Payload::Job(job) => {
+                        let mut raw = Vec::new();
+                        job.write(&mut raw);
+                        sj!({"Job": serde_json::from_slice::<Value>(&raw).unwrap()})
+                    }
+                    Payload::Allocation(a) => {
+                        sj!({"Allocation": a.stub(&cfg.node_id, &cfg.node_name)})
+                    }
+                    Payload::Deployment(d) => sj!({"Deployment": d}),
+                    Payload::Evaluation(ev) => sj!({"Evaluation": ev}),
+                };
+                let want = sj!({
+                    "FilterKeys": if e.filter_keys.is_empty() { Value::Null } else { sj!(e.filter_keys) },
+                    "Index": frame.index,
+                    "Key": e.key,
+                    "Namespace": e.namespace,
+                    "Payload": payload,
+                    "Topic": e.topic,
+                    "Type": e.kind,
+                });
+                let mut got = Vec::new();
+                e.write_json(frame.index, &cfg, &mut got);
+                assert_eq!(
+                    String::from_utf8(got).unwrap(),
+                    serde_json::to_string(&want).unwrap()
+                );
+                kinds.insert(e.topic);
+            }
+        }
+        assert_eq!(
+            kinds,
+            ["Allocation", "Deployment", "Evaluation", "Job"].into()
+        );
+    }
+
+    /// A job event carries the job as it was when the event was made.
+    #[test]
+    fn job_events_keep_the_job_as_it_was() {
+        let (inner, ..) = registered();
+        let key = ("default".to_string(), "web".to_string());
+        let jobs: Vec<Value> = inner
+            .events
+            .iter()
+            .flat_map(|f| f.events.iter())
+            .filter_map(|e| match &e.payload {
+                Payload::Job(job) => {
+                    let mut raw = Vec::new();
+                    job.write(&mut raw);
+                    Some(serde_json::from_slice(&raw).unwrap())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(jobs[0]["Status"], "pending");
+        assert_eq!(jobs.last().unwrap()["Status"], "running");
+        assert_eq!(jobs.last().unwrap(), inner.job(&key).unwrap());
+    }
+
+    #[test]
+    fn a_serialised_job_takes_in_place_changes() {
+        let mut job = canonical("web");
+        let bytes = JobBytes::of(&job);
+        assert_eq!(bytes.spans.len(), 3);
+        assert_eq!(bytes.render(&job), serde_json::to_vec(&job).unwrap());
+        job["Status"] = sj!("running");
+        job["ModifyIndex"] = sj!(123456);
+        job["Stable"] = sj!(true);
+        assert_eq!(bytes.render(&job), serde_json::to_vec(&job).unwrap());
+        // Without one of the fields every form is serialised afresh.
+        job.as_object_mut().unwrap().remove("Stable");
+        let bytes = JobBytes::of(&job);
+        assert!(bytes.spans.is_empty());
+        job["Status"] = sj!("dead");
+        assert_eq!(bytes.render(&job), serde_json::to_vec(&job).unwrap());
+    }
+
+    #[test]
+    fn stub_parts_give_the_list_stub() {
+        let (inner, ..) = registered();
+        let key = ("default".to_string(), "web".to_string());
+        let entry = &inner.jobs[&key];
+        let summary = inner.summary(&key).unwrap();
+        for meta in [false, true] {
+            let mut got = Vec::new();
+            entry
+                .stub_parts()
+                .write(inner.entry_summary_json(&key, entry), meta, &mut got);
+            let want = crate::nomad::jobs::stub_value(entry.job(), summary.clone(), meta);
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                serde_json::to_string(&want).unwrap()
+            );
+        }
+        assert_eq!(
+            summary,
+            sj!({
+                "Children": {"Dead": 0, "Pending": 0, "Running": 0},
+                "CreateIndex": entry.summary_create_index,
+                "JobID": "web",
+                "ModifyIndex": entry.summary_modify_index,
+                "Namespace": "default",
+                "Summary": {"web": {"Complete": 0, "Failed": 0, "Lost": 0, "Queued": 0,
+                                    "Running": 0, "Starting": 2, "Unknown": 0}},
+            })
+        );
+    }
+
+    /// The newest version is stored once with the job, yet persists as before (one
+    /// object per version, with its own `ModifyIndex`), and loads back the same.
+    #[test]
+    fn versions_persist_one_by_one_and_load_back() {
+        let job = |v: u64, mi: u64| {
+            let mut j = canonical("web");
+            j["Version"] = sj!(v);
+            j["ModifyIndex"] = sj!(mi);
+            Arc::new(j)
+        };
+        let mut e = JobEntry::new(job(0, 10), 10);
+        e.set_status("running", 11);
+        e.set_stable(0, 12);
+        e.push_version(job(1, 20), 6);
+        e.set_status("running", 21);
+        let saved = serde_json::to_value(&e).unwrap();
+        let versions = saved["versions"].as_array().unwrap();
+        assert_eq!(versions.len(), 2);
+        assert_eq!(saved["job"]["ModifyIndex"], 21);
+        assert_eq!(versions[0]["ModifyIndex"], 20);
+        assert_eq!(versions[0]["Status"], "running");
+        assert_eq!(versions[1]["ModifyIndex"], 12);
+        assert_eq!(versions[1]["Stable"], true);
+        let back: JobEntry = serde_json::from_value(saved.clone()).unwrap();
+        assert_eq!(back.head, Some(20));
+        assert_eq!(serde_json::to_value(&back).unwrap(), saved);
+        // A newest version that differs from the job in more than its index is kept
+        // as it is.
+        let mut odd = saved.clone();
+        odd["versions"][0]["Meta"] = sj!({"odd": "1"});
+        let back: JobEntry = serde_json::from_value(odd.clone()).unwrap();
+        assert_eq!(back.head, None);
+        assert_eq!(serde_json::to_value(&back).unwrap(), odd);
+    }
 }

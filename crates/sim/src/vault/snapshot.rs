@@ -23,18 +23,11 @@ struct Snapshot {
     revoked_accessors: BTreeSet<String>,
 }
 
-impl ProductState for VaultState {
-    fn product(&self) -> Product {
-        Product::Vault
-    }
-
-    fn clock(&self) -> &IndexClock {
-        &self.clock
-    }
-
-    fn snapshot(&self) -> Value {
+impl VaultState {
+    /// What is persisted, copied under the state lock.
+    fn snapshot_data(&self) -> Snapshot {
         let inner = self.inner.lock();
-        let snap = Snapshot {
+        Snapshot {
             index: self.clock.current(),
             cluster_name: inner.cluster_name.clone(),
             cluster_id: inner.cluster_id.clone(),
@@ -49,8 +42,25 @@ impl ProductState for VaultState {
             jwt: inner.jwt.clone(),
             tokens: inner.tokens.values().cloned().collect(),
             revoked_accessors: inner.revoked_accessors.clone(),
-        };
-        serde_json::to_value(snap).unwrap_or(Value::Null)
+        }
+    }
+}
+
+impl ProductState for VaultState {
+    fn product(&self) -> Product {
+        Product::Vault
+    }
+
+    fn clock(&self) -> &IndexClock {
+        &self.clock
+    }
+
+    fn snapshot(&self) -> Value {
+        serde_json::to_value(self.snapshot_data()).unwrap_or(Value::Null)
+    }
+
+    fn snapshot_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.snapshot_data()).unwrap_or_default()
     }
 
     fn restore(&self, snapshot: Value) -> Result<(), String> {

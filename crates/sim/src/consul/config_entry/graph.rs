@@ -275,7 +275,7 @@ pub(crate) fn validate(store: &Store, p: &Proposal<'_>) -> Result<(), String> {
 // ----- route index ------------------------------------------------------------------
 
 /// Keys under which an http-route is indexed: `svc:<service>` and `gw:<gateway>`.
-fn route_keys(e: &Obj) -> BTreeSet<String> {
+pub(crate) fn route_keys(e: &Obj) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
     for p in arr(e, "Parents").iter().filter_map(Value::as_object) {
         keys.insert(format!("gw:{}", s(p, "Name")));
@@ -290,21 +290,32 @@ fn route_keys(e: &Obj) -> BTreeSet<String> {
 
 /// Updates the route index after an http-route write or delete.
 pub(crate) fn reindex_route(store: &mut Store, name: &str, old: Option<&Obj>, new: Option<&Obj>) {
-    if let Some(old) = old {
-        for k in route_keys(old) {
-            if let Some(set) = store.route_refs.get_mut(&k) {
-                set.remove(name);
-            }
+    reindex_route_keys(
+        store,
+        name,
+        old.map(route_keys).unwrap_or_default(),
+        new.map(route_keys).unwrap_or_default(),
+    );
+}
+
+/// Updates the route index given the keys of the old and the new route.
+pub(crate) fn reindex_route_keys(
+    store: &mut Store,
+    name: &str,
+    old: BTreeSet<String>,
+    new: BTreeSet<String>,
+) {
+    for k in old {
+        if let Some(set) = store.route_refs.get_mut(&k) {
+            set.remove(name);
         }
     }
-    if let Some(new) = new {
-        for k in route_keys(new) {
-            store
-                .route_refs
-                .entry(k)
-                .or_default()
-                .insert(name.to_string());
-        }
+    for k in new {
+        store
+            .route_refs
+            .entry(k)
+            .or_default()
+            .insert(name.to_string());
     }
 }
 
@@ -570,11 +581,11 @@ fn route_status(store: &Store, name: &str, route: &Obj) -> Vec<Value> {
 /// Stores new conditions on an entry when they differ (keeping the transition time
 /// of unchanged conditions). Returns whether the entry changed.
 fn set_status(entry: &mut Obj, mut conds: Vec<Value>, now: &str) -> bool {
-    let old: Vec<Value> = entry
+    let old: &[Value] = entry
         .get("Status")
         .and_then(|s| s.get("Conditions"))
         .and_then(Value::as_array)
-        .cloned()
+        .map(Vec::as_slice)
         .unwrap_or_default();
     for c in conds.iter_mut() {
         let prev = old.iter().find(|o| same_condition(o, c));
@@ -652,29 +663,31 @@ pub(crate) fn refresh_status(store: &mut Store, tx: &mut Tx, kind: &str, name: &
     let now = jiff::Timestamp::now().to_string();
     // Gateways first: route binding depends on the gateway being accepted.
     for gw in gateways {
-        let Some(entry) = store
-            .data
-            .config
-            .get("api-gateway")
-            .and_then(|m| m.get(&gw))
-            .map(|r| r.entry.clone())
-        else {
+        let stored = |store: &Store| {
+            store
+                .data
+                .config
+                .get("api-gateway")
+                .and_then(|m| m.get(&gw))
+                .map(|r| gateway_status(store, &r.entry))
+        };
+        let Some(conds) = stored(store) else {
             continue;
         };
-        let conds = gateway_status(store, &entry);
         write_status(store, tx, "api-gateway", &gw, conds, &now);
     }
     for r in routes {
-        let Some(entry) = store
-            .data
-            .config
-            .get("http-route")
-            .and_then(|m| m.get(&r))
-            .map(|rec| rec.entry.clone())
-        else {
+        let stored = |store: &Store| {
+            store
+                .data
+                .config
+                .get("http-route")
+                .and_then(|m| m.get(&r))
+                .map(|rec| route_status(store, &r, &rec.entry))
+        };
+        let Some(conds) = stored(store) else {
             continue;
         };
-        let conds = route_status(store, &r, &entry);
         write_status(store, tx, "http-route", &r, conds, &now);
     }
 }
@@ -698,6 +711,7 @@ fn write_status(
     if set_status(&mut rec.entry, conds, now) {
         let idx = tx.index();
         rec.modify_index = idx;
+        rec.json.clear();
         store.data.indexes.config = idx;
         tx.changed(Change::Config {
             kind: kind.to_string(),

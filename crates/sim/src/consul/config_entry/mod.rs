@@ -186,12 +186,12 @@ fn same_entry(kind: &str, a: &Obj, b: &Obj) -> bool {
     if !controlled(kind) {
         return a == b;
     }
-    let strip = |o: &Obj| {
-        let mut o = o.clone();
-        o.remove("Status");
-        o
-    };
-    strip(a) == strip(b)
+    // Equal apart from `Status` (compared in place, as maps: order does not matter).
+    let len = |o: &Obj| o.len() - usize::from(o.contains_key("Status"));
+    len(a) == len(b)
+        && a.iter()
+            .filter(|(k, _)| k.as_str() != "Status")
+            .all(|(k, v)| b.get(k) == Some(v))
 }
 
 fn parse_cas(req: &Req) -> Result<Option<u64>, ApiError> {
@@ -218,20 +218,22 @@ pub(crate) fn upsert(
     let name = s(&entry, "Name").to_string();
     can_write(authz, kind, &name, Some(&entry))?;
     let mut store = state.store.lock();
-    let existing = store
-        .data
-        .config
-        .get(kind)
-        .and_then(|m| m.get(&name))
-        .cloned();
-    if let Some(rec) = &existing
+    let stored = store.data.config.get(kind).and_then(|m| m.get(&name));
+    if let Some(rec) = stored
         && same_entry(kind, &rec.entry, &entry)
     {
         return Ok(true);
     }
+    // What is needed of the stored entry: `(CreateIndex, ModifyIndex, Status)`.
+    let existing = stored.map(|r| {
+        let status = controlled(kind)
+            .then(|| r.entry.get("Status").cloned())
+            .flatten();
+        (r.create_index, r.modify_index, status)
+    });
     match (cas, &existing) {
         (Some(0), Some(_)) | (Some(1..), None) => return Ok(false),
-        (Some(c), Some(rec)) if c != rec.modify_index => return Ok(false),
+        (Some(c), Some((_, modify_index, _))) if c != *modify_index => return Ok(false),
         _ => {}
     }
     graph::validate(
@@ -247,18 +249,15 @@ pub(crate) fn upsert(
         // The controller owns Status: keep what it wrote until it recomputes.
         let status = existing
             .as_ref()
-            .and_then(|r| r.entry.get("Status").cloned())
+            .and_then(|(_, _, status)| status.clone())
             .unwrap_or_else(|| json!({"Conditions": null}));
         entry.insert("Status".into(), status);
     }
     let mut tx = store.begin(&state.clock);
     let idx = tx.index();
-    let record = ConfigRecord {
-        create_index: existing.as_ref().map_or(idx, |r| r.create_index),
-        modify_index: idx,
-        entry: entry.clone(),
-    };
-    store
+    let create_index = existing.as_ref().map_or(idx, |(c, _, _)| *c);
+    let record = ConfigRecord::new(entry, create_index, idx);
+    let old = store
         .data
         .config
         .entry(kind.to_string())
@@ -270,8 +269,18 @@ pub(crate) fn upsert(
         name: name.clone(),
     });
     if kind == "http-route" {
-        let old = existing.as_ref().map(|r| r.entry.clone());
-        graph::reindex_route(&mut store, &name, old.as_ref(), Some(&entry));
+        let new_keys = store
+            .data
+            .config
+            .get(kind)
+            .and_then(|m| m.get(&name))
+            .map(|r| graph::route_keys(&r.entry))
+            .unwrap_or_default();
+        let old_keys = old
+            .as_ref()
+            .map(|r| graph::route_keys(&r.entry))
+            .unwrap_or_default();
+        graph::reindex_route_keys(&mut store, &name, old_keys, new_keys);
     }
     graph::refresh_status(&mut store, &mut tx, kind, &name);
     store.commit(&state.clock, tx);
@@ -344,28 +353,48 @@ pub(crate) async fn list(state: &ConsulState, req: &Req, kind: &str) -> ApiResul
         st.data.indexes.config
     })
     .await;
-    let store = state.store.lock();
+    let mut store = state.store.lock();
     let mut filtered = false;
-    let entries: Vec<Value> = store
+    let pretty = req.has("pretty");
+    let mut entries: Vec<Value> = Vec::new();
+    // Compact listings are assembled from each record's cached serialised form.
+    let mut raw: Vec<bytes::Bytes> = Vec::new();
+    for (n, r) in store
         .data
         .config
-        .get(kind)
+        .get_mut(kind)
         .into_iter()
-        .flat_map(|m| m.iter())
-        .filter(|(n, _)| {
-            let ok = can_read(&authz, kind, n).is_ok();
-            filtered |= !ok;
-            ok
-        })
-        .map(|(_, r)| r.to_json())
-        .collect();
+        .flat_map(|m| m.iter_mut())
+    {
+        if can_read(&authz, kind, n).is_err() {
+            filtered = true;
+            continue;
+        }
+        if pretty {
+            entries.push(r.to_json());
+        } else {
+            raw.push(r.json_bytes());
+        }
+    }
     let meta = Meta {
         index: store.data.indexes.config.max(1),
         filtered,
         consistency: None,
     };
     drop(store);
-    Ok(web::json_meta(state, req, &Value::Array(entries), &meta))
+    if pretty {
+        return Ok(web::json_meta(state, req, &Value::Array(entries), &meta));
+    }
+    let mut body = Vec::with_capacity(raw.iter().map(|b| b.len() + 1).sum::<usize>() + 2);
+    body.push(b'[');
+    for (i, b) in raw.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(b);
+    }
+    body.push(b']');
+    Ok(web::raw_json_meta(state, body, &meta))
 }
 
 /// `DELETE /v1/config/<kind>/<name>[?cas=N]`: `{}` without `cas` (also for a missing

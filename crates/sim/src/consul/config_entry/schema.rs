@@ -64,11 +64,15 @@ const fn o(name: &'static str, ty: Ty) -> Field {
     }
 }
 
-fn norm(key: &str) -> String {
-    key.chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect()
+/// Whether two names match as mapstructure matches them: case-insensitively,
+/// ignoring `_` and `-` (compared in place, without building normalised copies).
+fn norm_eq(a: &str, b: &str) -> bool {
+    fn chars(s: &str) -> impl Iterator<Item = char> + '_ {
+        s.chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .flat_map(char::to_lowercase)
+    }
+    chars(a).eq(chars(b))
 }
 
 /// Decodes `input` against a struct schema. Unknown keys are appended to `unused`
@@ -81,8 +85,7 @@ pub(crate) fn decode(
 ) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
     for (k, v) in input {
-        let nk = norm(k);
-        match schema.iter().find(|fld| norm(fld.name) == nk) {
+        match schema.iter().find(|fld| norm_eq(fld.name, k)) {
             Some(fld) => {
                 let p = join(path, fld.name);
                 let val = decode_value(&fld.ty, v, &p, unused)?;
@@ -757,6 +760,19 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn names_match_case_insensitively_ignoring_underscores_and_dashes() {
+        assert!(norm_eq("MaxConnections", "max_connections"));
+        assert!(norm_eq("MaxConnections", "max-connections"));
+        assert!(norm_eq("MaxConnections", "MAXCONNECTIONS"));
+        assert!(norm_eq("TLS", "t_l_s"));
+        assert!(!norm_eq("MaxConnections", "MaxConnection"));
+        assert!(!norm_eq("Name", "Names"));
+        assert!(norm_eq("", "_-"));
+        // Non-ASCII lower-cases like Go's strings.ToLower does per character.
+        assert!(norm_eq("Ärger", "äRGER"));
+    }
 
     #[test]
     fn decoding_reports_unknown_keys_with_their_path() {

@@ -1,0 +1,360 @@
+//! Command-line arguments (clap derive). No logic here beyond parsing.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::exit::EXIT_CODES_HELP;
+
+/// Default operator HTTP API address (`steward run`/`steward dev` listen there).
+pub const DEFAULT_OPERATOR_URL: &str = "http://127.0.0.1:7070";
+
+/// Steward: one ServiceSpec per service, converged into Nomad, Consul and Vault.
+#[derive(Debug, Parser)]
+#[command(
+    name = "steward",
+    version = crate::version::VERSION.as_str(),
+    about = "Steward: a reconciling operator for Nomad, Consul and Vault",
+    long_about = "Steward: a reconciling operator for Nomad, Consul and Vault.\n\n\
+        Teams commit one ServiceSpec per service; CI runs `steward validate` and `steward push`; \
+        `steward run` (or `steward dev` on the embedded simulator) converges Nomad jobs, Consul \
+        config entries and Vault policies/roles.\n\nNew here? Run `steward dev` from the repository root.",
+    after_help = EXIT_CODES_HELP,
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check spec files (and guardrails with --policy); reports every problem at once.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Validate(ValidateArgs),
+    /// Print the objects a spec renders to (Nomad job, Consul config entries, Vault policy/role).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Render(RenderArgs),
+    /// Print the JSON Schema of ServiceSpec or GuardrailPolicy documents.
+    Schema(SchemaArgs),
+    /// Run the Consul/Nomad/Vault API simulator until Ctrl-C.
+    Sim(SimArgs),
+    /// Push a directory of specs into Consul KV (only what changed, CAS-guarded).
+    #[command(after_help = PUSH_HELP)]
+    Push(PushArgs),
+    /// Show spec statuses from Consul KV (no operator needed).
+    Status(StatusArgs),
+    /// Show operator events (from the operator's HTTP API).
+    Events(EventsArgs),
+    /// Garbage-collection controls.
+    #[command(subcommand)]
+    Gc(GcCommand),
+    /// Run the operator against the servers named by the standard env vars.
+    Run(RunArgs),
+    /// Start simulator + operator in one process, push the examples: the place to start.
+    Dev(DevArgs),
+}
+
+/// Output of `validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateOutput {
+    /// Caret excerpts and a summary line.
+    Human,
+    /// A JSON array of diagnostics.
+    Json,
+}
+
+/// `steward validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Spec files or directories (searched recursively for .yaml, .yml, .json).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Guardrail policy to check the specs against (the policy itself is validated too).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ValidateOutput::Human)]
+    pub output: ValidateOutput,
+}
+
+/// Output format of `render`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderFormat {
+    /// One JSON document.
+    Json,
+    /// Nomad jobspec and Vault policy as HCL; config entries and the role stay JSON.
+    Hcl,
+    /// One YAML document.
+    Yaml,
+}
+
+/// Which product's objects `render` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Only {
+    /// The Nomad job.
+    Nomad,
+    /// Consul config entries.
+    Consul,
+    /// Vault policy and role.
+    Vault,
+    /// Everything.
+    All,
+}
+
+/// `steward render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The spec file.
+    pub file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = RenderFormat::Json)]
+    pub format: RenderFormat,
+    /// Which objects to print.
+    #[arg(long, value_enum, default_value_t = Only::All)]
+    pub only: Only,
+    /// Generation written to `steward.generation` (the spec key's ModifyIndex in Consul).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub generation: u64,
+    /// Guardrail policy to check the spec against before rendering.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+/// Which schema `schema` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// ServiceSpec v1 (schemas/servicespec.v1.json).
+    Servicespec,
+    /// GuardrailPolicy v1 (schemas/guardrails.v1.json).
+    Guardrails,
+}
+
+/// `steward schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which schema.
+    #[arg(long, value_enum, default_value_t = SchemaKind::Servicespec)]
+    pub kind: SchemaKind,
+}
+
+/// `steward sim`.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Consul HTTP API address (port 0 = any free port).
+    #[arg(long, default_value = "127.0.0.1:8500", value_name = "ADDR")]
+    pub consul: SocketAddr,
+    /// Nomad HTTP API address (port 0 = any free port).
+    #[arg(long, default_value = "127.0.0.1:4646", value_name = "ADDR")]
+    pub nomad: SocketAddr,
+    /// Vault HTTP API address (port 0 = any free port).
+    #[arg(long, default_value = "127.0.0.1:8200", value_name = "ADDR")]
+    pub vault: SocketAddr,
+    /// Keep state here across restarts (default: in memory only).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// An ACL token: `PRODUCT:SECRET` (management) or `PRODUCT:SECRET:RULES_FILE` (the
+    /// product's policy language; for Vault, policy names or HCL). Repeatable. A product
+    /// enforces ACLs once it has a token.
+    #[arg(long = "token", value_name = "PRODUCT:SECRET[:RULES_FILE]")]
+    pub tokens: Vec<String>,
+    /// Vault's root token.
+    #[arg(long, default_value = "root", value_name = "TOKEN")]
+    pub vault_root_token: String,
+}
+
+/// `steward push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Directory of spec files (searched recursively for .yaml, .yml, .json).
+    pub dir: PathBuf,
+    /// KV prefix.
+    #[arg(long, env = "STEWARD_PREFIX", default_value = "steward")]
+    pub prefix: String,
+    /// Name of this push source. Default: `<git remote.origin.url>#<DIR relative to the
+    /// repository root>` (the repository path stands in for a missing origin), or the
+    /// canonical DIR outside git. Only keys last pushed by the same source are pruned.
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+    /// Delete keys this source pushed earlier whose files are gone.
+    #[arg(long)]
+    pub prune: bool,
+    /// Print the plan (with diffs) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// After writing, wait until the operator reports every pushed spec.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits (e.g. 90s, 5m).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Guardrail policy every spec must pass before anything is written.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+/// Output of `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusOutput {
+    /// A table (one key: its details).
+    Table,
+    /// The status documents as JSON.
+    Json,
+}
+
+/// `steward status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// One spec key `namespace/name` (default: all).
+    pub key: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = StatusOutput::Table)]
+    pub output: StatusOutput,
+    /// KV prefix.
+    #[arg(long, env = "STEWARD_PREFIX", default_value = "steward")]
+    pub prefix: String,
+}
+
+/// `steward events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Keep streaming new events (server-sent events).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only events of this spec key `namespace/name`.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Operator HTTP API.
+    #[arg(long, env = "STEWARD_OPERATOR_ADDR", default_value = DEFAULT_OPERATOR_URL)]
+    pub operator: String,
+}
+
+/// `steward gc ...`.
+#[derive(Debug, Subcommand)]
+pub enum GcCommand {
+    /// Approve a garbage-collection pass the mass-deletion guard blocked.
+    Approve(GcApproveArgs),
+}
+
+/// `steward gc approve`.
+#[derive(Debug, Args)]
+pub struct GcApproveArgs {
+    /// Digest of the blocked deletion set; without it the blocked pass is shown (from
+    /// `GET /api/v1/gc`) and nothing is approved.
+    #[arg(long)]
+    pub digest: Option<String>,
+    /// Operator HTTP API.
+    #[arg(long, env = "STEWARD_OPERATOR_ADDR", default_value = DEFAULT_OPERATOR_URL)]
+    pub operator: String,
+}
+
+/// Log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `steward run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Operator settings file (JSON or YAML with the `OperatorConfig` fields); flags win.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// KV prefix.
+    #[arg(long, env = "STEWARD_PREFIX")]
+    pub prefix: Option<String>,
+    /// Edge gateway http-routes attach to: `NAME`, `KIND/NAME` or `KIND/NAME/LISTENER`
+    /// (default api-gateway/edge/http).
+    #[arg(long, value_name = "GATEWAY")]
+    pub edge_gateway: Option<String>,
+    /// Guardrail policy specs are checked against (default: the built-in safe policy).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Keys reconciled at once.
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Largest share of owned objects one GC pass may delete without approval.
+    #[arg(long, value_name = "F")]
+    pub gc_max_share: Option<f64>,
+    /// Operator HTTP API address: health, metrics, status, events (default
+    /// 127.0.0.1:7070, or the config file's `listen`).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter (RUST_LOG syntax); RUST_LOG wins when set.
+    #[arg(long, default_value = "info", value_name = "FILTER")]
+    pub log_level: String,
+}
+
+/// `steward dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Keep simulator state here across restarts (default: in memory only).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Operator HTTP API address.
+    #[arg(long, default_value = "127.0.0.1:7070", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Specs pushed at start.
+    #[arg(long, default_value = "deploy/examples", value_name = "DIR")]
+    pub examples: PathBuf,
+    /// Guardrail policy of the operator (and of the initial push); the built-in safe
+    /// default (which allows no registry) when the file does not exist.
+    #[arg(long, default_value = "deploy/guardrails.yaml", value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Log filter (RUST_LOG syntax); RUST_LOG wins when set.
+    #[arg(long, default_value = "warn", value_name = "FILTER")]
+    pub log_level: String,
+}
+
+const PUSH_HELP: &str = "\
+Keys: <prefix>/specs/<namespace>/<name>, from each file's metadata. Every file is
+validated first; nothing is written when any is invalid. Only changed documents are
+written, in /v1/txn batches with check-and-set on the ModifyIndex read at the start.
+
+Source marker: each key's KV Flags hold a stable 64-bit hash of the source name (the
+first 8 bytes of SHA-256(\"steward-push-source/v1:\" + NAME), big-endian; never 0).
+--prune deletes only keys whose Flags equal this source's hash.
+
+Exit codes:
+  0  success (with --wait: every spec Synced)
+  1  invalid input (spec or policy diagnostics, duplicate keys)
+  2  usage or I/O error (bad flags, unreadable file, no files found, Consul unreachable)
+  3  write failure (CAS conflict: someone else wrote concurrently; failed transaction)
+  4  not converged (--wait timed out, or a spec ended in a phase other than Synced)";
+
+/// Parses `90s`, `5m`, `1h30m` (humantime syntax).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration ({e}); try 90s or 5m"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn push_timeout_takes_human_durations() {
+        let cli = Cli::try_parse_from(["steward", "push", "dir", "--timeout", "90s"]).unwrap();
+        let Command::Push(args) = cli.command else {
+            panic!("not push")
+        };
+        assert_eq!(args.timeout, Duration::from_secs(90));
+        assert!(Cli::try_parse_from(["steward", "push", "dir", "--timeout", "soon"]).is_err());
+    }
+}

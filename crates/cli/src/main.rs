@@ -1,0 +1,76 @@
+//! `steward`: argument parsing and wiring. Decisions live in small pure functions in
+//! the modules below (each with unit tests); the libraries do the work.
+
+mod args;
+mod events;
+mod exit;
+mod files;
+mod gc;
+mod logging;
+mod operator;
+mod push;
+mod render;
+mod schema;
+mod signal;
+mod sim;
+mod status;
+mod style;
+mod table;
+mod validate;
+mod version;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use args::{Cli, Command, GcCommand};
+use exit::{Exit, exit_of};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(dispatch(cli)),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    match result {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(error) => {
+            eprintln!("error: {}", error_text(&error));
+            ExitCode::from(exit_of(&error).code())
+        }
+    }
+}
+
+/// The error and its causes, one per line.
+fn error_text(error: &anyhow::Error) -> String {
+    let error = match error.downcast_ref::<exit::Failure>() {
+        Some(f) => &f.error,
+        None => error,
+    };
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        text.push_str(&format!("\n  caused by: {cause}"));
+    }
+    text
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Validate(a) => validate::run(&a),
+        Command::Render(a) => render::run(&a),
+        Command::Schema(a) => Ok(schema::run(&a)),
+        Command::Sim(a) => {
+            logging::init("warn", args::LogFormat::Text)?;
+            sim::run(&a).await
+        }
+        Command::Push(a) => push::run(&a).await,
+        Command::Status(a) => status::run(&a).await,
+        Command::Events(a) => events::run(&a).await,
+        Command::Gc(GcCommand::Approve(a)) => gc::approve(&a).await,
+        Command::Run(a) => operator::run(&a).await,
+        Command::Dev(a) => operator::dev(&a).await,
+    }
+}

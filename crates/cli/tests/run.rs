@@ -1,0 +1,111 @@
+//! `steward run` against an in-process simulator named by the standard env vars.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Lines, run_with, sigterm, steward, wait_bounded};
+use steward_sim::{Sim, SimConfig};
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn run_converges_pushed_specs_and_stops_on_sigterm() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = rt.block_on(Sim::start(SimConfig::default())).unwrap();
+    let env = [
+        ("CONSUL_HTTP_ADDR", sim.consul_url()),
+        ("NOMAD_ADDR", sim.nomad_url()),
+        ("VAULT_ADDR", sim.vault_url()),
+        ("VAULT_TOKEN", "root".to_owned()),
+    ];
+    let listen = format!("127.0.0.1:{}", free_port());
+
+    let mut cmd = steward();
+    cmd.envs(env.clone()).args([
+        "run",
+        "--policy",
+        "deploy/guardrails.yaml",
+        "--listen",
+        &listen,
+        "--log-format",
+        "json",
+    ]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut logs = Lines::new(child.stderr.take().unwrap());
+    let _out = Lines::new(child.stdout.take().unwrap());
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hello.yaml"),
+        "apiVersion: steward/v1\nkind: ServiceSpec\nmetadata: {name: hello}\nspec:\n  image: registry.example/hello:1.0\n  port: 8080\n",
+    )
+    .unwrap();
+    let mut push = steward();
+    push.envs(env.clone()).args([
+        "push",
+        dir.path().to_str().unwrap(),
+        "--source",
+        "run-test",
+        "--wait",
+        "--timeout",
+        "90s",
+    ]);
+    let r = run_with(push, Duration::from_secs(120));
+    r.expect_code(0);
+    assert!(r.stdout.contains("default/hello  Synced"), "{}", r.stdout);
+
+    let mut events = steward();
+    events.args(["events", "--operator", &format!("http://{listen}")]);
+    let r = run_with(events, Duration::from_secs(30));
+    r.expect_code(0);
+    assert!(r.stdout.contains("default/hello  Synced:"), "{}", r.stdout);
+
+    sigterm(&child);
+    let status = wait_bounded(&mut child, Duration::from_secs(30));
+    assert!(status.success(), "{status:?}; logs: {:?}", logs.seen);
+    let lines = logs.rest(Duration::from_secs(5));
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let parsed: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("--log-format json writes JSON lines: {e}: {line}"));
+        assert!(parsed.get("level").is_some(), "{line}");
+    }
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn run_refuses_an_invalid_policy_or_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: steward/v1\nkind: GuardrailPolicy\nregistires: []\n",
+    )
+    .unwrap();
+    let mut cmd = steward();
+    cmd.args(["run", "--policy", policy.to_str().unwrap()]);
+    let r = run_with(cmd, Duration::from_secs(30));
+    r.expect_code(1);
+    assert!(r.stderr.contains("registires"), "{}", r.stderr);
+
+    let config = dir.path().join("steward.json");
+    std::fs::write(&config, "{\"concurency\": 3}").unwrap();
+    let mut cmd = steward();
+    cmd.args(["run", "--config", config.to_str().unwrap()]);
+    let r = run_with(cmd, Duration::from_secs(30));
+    r.expect_code(2);
+    assert!(r.stderr.contains("concurency"), "{}", r.stderr);
+}

@@ -1,0 +1,226 @@
+//! The HTTP API (axum):
+//!
+//! | method | path | answer |
+//! |---|---|---|
+//! | GET | `/healthz` | `ok` while the process serves |
+//! | GET | `/readyz` | 200 once every cache has listed once, else 503 (JSON with each cache) |
+//! | GET | `/metrics` | Prometheus/OpenMetrics text |
+//! | GET | `/api/v1/specs` | every spec with its status |
+//! | GET | `/api/v1/specs/{ns}/{name}` | status, rendered desired objects, current diff |
+//! | GET | `/api/v1/events?key=ns/name` | server-sent events (buffered, then live) |
+//! | GET | `/api/v1/events?key=ns/name&follow=false` | the buffered events as a JSON list |
+//! | GET | `/api/v1/gc` | the blocked deletion set, if any |
+//! | POST | `/api/v1/gc/approve` | `{"digest": "..."}` approves exactly that deletion set |
+
+use std::convert::Infallible;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::json;
+use steward_runtime::events::Event;
+use tokio::sync::broadcast;
+
+use crate::gc::ApproveError;
+use crate::operator::OperatorHandle;
+
+/// Events returned by the non-follow form (and replayed before live ones).
+const EVENT_REPLAY: usize = 1000;
+
+/// The API router on `handle`.
+pub fn router(handle: OperatorHandle) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/specs", get(list_specs))
+        .route("/api/v1/specs/{ns}/{name}", get(get_spec))
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/gc", get(gc_state))
+        .route("/api/v1/gc/approve", post(gc_approve))
+        .with_state(handle)
+}
+
+async fn readyz(State(h): State<OperatorHandle>) -> Response {
+    let caches: Vec<_> = h
+        .cache_health()
+        .into_iter()
+        .map(|(name, synced, fresh)| json!({"name": name, "synced": synced, "fresh": fresh}))
+        .collect();
+    let ready = h.is_ready();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"ready": ready, "leader": h.is_leader(), "caches": caches})),
+    )
+        .into_response()
+}
+
+async fn metrics(State(h): State<OperatorHandle>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        h.metrics_text(),
+    )
+        .into_response()
+}
+
+async fn list_specs(State(h): State<OperatorHandle>) -> Json<serde_json::Value> {
+    let shared = h.shared();
+    let specs: Vec<_> = shared
+        .caches
+        .specs
+        .list()
+        .iter()
+        .map(|e| {
+            json!({
+                "key": e.key,
+                "generation": e.generation,
+                "status": h.status(&e.key),
+            })
+        })
+        .collect();
+    Json(json!({"specs": specs}))
+}
+
+async fn get_spec(
+    State(h): State<OperatorHandle>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Response {
+    let key = format!("{ns}/{name}");
+    let shared = h.shared();
+    let entry = shared.caches.specs.get(&key);
+    let status = h.status(&key);
+    if entry.is_none() && status.is_none() {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no spec {key}")})),
+        )
+            .into_response();
+    }
+    let (desired, diff) = crate::reconcile::describe_spec(shared, &key)
+        .await
+        .unwrap_or((serde_json::Value::Null, serde_json::Value::Null));
+    Json(json!({
+        "key": key,
+        "generation": entry.as_ref().map(|e| e.generation),
+        "spec": entry.as_ref().map(|e| e.text.to_string()),
+        "status": status,
+        "desired": desired,
+        "diff": diff,
+    }))
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    key: Option<String>,
+    follow: Option<bool>,
+}
+
+fn wanted(key: Option<&str>, e: &Event) -> bool {
+    key.is_none_or(|k| e.key == k)
+}
+
+async fn events(State(h): State<OperatorHandle>, Query(q): Query<EventsQuery>) -> Response {
+    let recorder = h.recorder();
+    if q.follow == Some(false) {
+        let list = match &q.key {
+            Some(k) => recorder.for_key(k, EVENT_REPLAY),
+            None => recorder.last(EVENT_REPLAY),
+        };
+        return Json(json!({"events": list})).into_response();
+    }
+    // Subscribe before reading the buffer so nothing falls in between.
+    let live = recorder.subscribe();
+    let replay = match &q.key {
+        Some(k) => recorder.for_key(k, EVENT_REPLAY),
+        None => recorder.last(EVENT_REPLAY),
+    };
+    Sse::new(event_stream(replay, live, q.key))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn sse(e: &Event) -> SseEvent {
+    SseEvent::default()
+        .event(e.reason.clone())
+        .json_data(e)
+        .unwrap_or_else(|_| SseEvent::default().data("{}"))
+}
+
+fn event_stream(
+    replay: Vec<Event>,
+    live: broadcast::Receiver<Event>,
+    key: Option<String>,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send {
+    let last_replayed = replay.last().cloned();
+    let replayed = futures::stream::iter(replay.into_iter().map(|e| Ok(sse(&e))));
+    let live = futures::stream::unfold(
+        (live, key, last_replayed),
+        |(mut rx, key, mut skip_until)| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(e) => {
+                        // Events recorded between subscribing and reading the buffer
+                        // were replayed already.
+                        if let Some(last) = &skip_until {
+                            if e.time <= last.time {
+                                if e == *last {
+                                    skip_until = None;
+                                }
+                                continue;
+                            }
+                            skip_until = None;
+                        }
+                        if wanted(key.as_deref(), &e) {
+                            return Some((Ok(sse(&e)), (rx, key, skip_until)));
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        let note = SseEvent::default()
+                            .event("lagged")
+                            .data(format!("{n} events skipped"));
+                        return Some((Ok(note), (rx, key, skip_until)));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    futures::StreamExt::chain(replayed, live)
+}
+
+async fn gc_state(State(h): State<OperatorHandle>) -> Json<serde_json::Value> {
+    Json(json!({"leader": h.is_leader(), "blocked": h.gc_blocked()}))
+}
+
+#[derive(Debug, Deserialize)]
+struct Approve {
+    digest: String,
+}
+
+async fn gc_approve(State(h): State<OperatorHandle>, Json(body): Json<Approve>) -> Response {
+    match h.approve_gc(&body.digest) {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({"approved": body.digest}))).into_response(),
+        Err(e) => {
+            let status = match &e {
+                ApproveError::NothingBlocked => StatusCode::NOT_FOUND,
+                ApproveError::DigestMismatch { .. } => StatusCode::CONFLICT,
+                ApproveError::NotLeader => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            (status, Json(json!({"error": e.to_string()}))).into_response()
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Config entries of one kind (`service-defaults`, `service-intentions`, `http-route`),
+//! by name, with an index from owning spec key to names, and an overlay of our own
+//! recent writes (a write returns no index, and the watch may not have seen it yet).
+
+use std::collections::{BTreeSet, HashMap};
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use parking_lot::{Mutex, RwLock};
+use serde_json::Value;
+use steward_runtime::watcher::{Event, ListSource, WatcherConfig, watcher};
+
+use super::{Health, NameIndex, Observed, Triggers};
+use crate::plan::{LiveEntry, owner_of_body};
+
+/// What we wrote and the `ModifyIndex` the write was based on.
+#[derive(Debug, Clone)]
+struct Overlay {
+    /// `ModifyIndex` of the entry we replaced (0 = it did not exist).
+    base: u64,
+    /// What we wrote (`None` = we deleted it).
+    body: Option<Arc<Value>>,
+}
+
+/// A live entry as the cache knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cached {
+    /// The watch's copy.
+    Entry(LiveEntry),
+    /// We wrote it and the watch has not caught up: the body we wrote (its index is not
+    /// known yet, so no CAS write can be based on it).
+    Written(Arc<Value>),
+    /// Absent.
+    Absent,
+}
+
+fn modify_index(entry: &Value) -> u64 {
+    entry
+        .get("ModifyIndex")
+        .and_then(Value::as_u64)
+        .unwrap_or_default()
+}
+
+/// Config entries of one kind.
+#[derive(Debug)]
+pub struct EntryCache {
+    kind: &'static str,
+    map: RwLock<HashMap<String, Arc<Value>>>,
+    owners: RwLock<HashMap<String, BTreeSet<String>>>,
+    overlay: Mutex<HashMap<String, Overlay>>,
+    health: Arc<Health>,
+}
+
+impl EntryCache {
+    /// An empty cache of `kind`.
+    #[must_use]
+    pub fn new(kind: &'static str) -> Self {
+        Self {
+            kind,
+            map: RwLock::new(HashMap::new()),
+            owners: RwLock::new(HashMap::new()),
+            overlay: Mutex::new(HashMap::new()),
+            health: Arc::new(Health::new(kind)),
+        }
+    }
+
+    /// The kind.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// Sync and freshness.
+    #[must_use]
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// The entry `name` (our unseen writes included).
+    #[must_use]
+    pub fn get(&self, name: &str) -> Cached {
+        let cached = self.map.read().get(name).cloned();
+        let mut overlay = self.overlay.lock();
+        if let Some(o) = overlay.get(name) {
+            let seen_index = cached.as_deref().map_or(0, modify_index);
+            if seen_index == o.base {
+                return match &o.body {
+                    Some(b) => Cached::Written(b.clone()),
+                    None => Cached::Absent,
+                };
+            }
+            overlay.remove(name);
+        }
+        match cached {
+            Some(body) => Cached::Entry(LiveEntry {
+                modify_index: modify_index(&body),
+                body,
+            }),
+            None => Cached::Absent,
+        }
+    }
+
+    /// The names of the entries owned by `key` (as the watch saw them).
+    #[must_use]
+    pub fn owned_by(&self, key: &str) -> Vec<String> {
+        self.owners
+            .read()
+            .get(key)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every owned entry as `(owner key, name)`.
+    #[must_use]
+    pub fn owned(&self) -> Vec<(String, String)> {
+        let owners = self.owners.read();
+        owners
+            .iter()
+            .flat_map(|(k, names)| names.iter().map(move |n| (k.clone(), n.clone())))
+            .collect()
+    }
+
+    /// Records our successful write of `name`, based on `base` (0 = created).
+    pub fn record_write(&self, name: &str, base: u64, body: Option<Value>) {
+        self.overlay.lock().insert(
+            name.to_owned(),
+            Overlay {
+                base,
+                body: body.map(Arc::new),
+            },
+        );
+    }
+
+    /// Forgets our unseen writes (a new leadership term reads the watch only).
+    pub fn clear_overlay(&self) {
+        self.overlay.lock().clear();
+    }
+
+    fn index_owner(&self, name: &str, old: Option<&Value>, new: Option<&Value>) -> Vec<String> {
+        let old_owner = old.and_then(owner_of_body).map(|k| k.to_string());
+        let new_owner = new.and_then(owner_of_body).map(|k| k.to_string());
+        if old_owner != new_owner {
+            let mut owners = self.owners.write();
+            if let Some(o) = &old_owner
+                && let Some(set) = owners.get_mut(o)
+            {
+                set.remove(name);
+                if set.is_empty() {
+                    owners.remove(o);
+                }
+            }
+            if let Some(n) = &new_owner {
+                owners.entry(n.clone()).or_default().insert(name.to_owned());
+            }
+        }
+        old_owner.into_iter().chain(new_owner).collect()
+    }
+
+    /// Applies one watcher event and queues the keys it concerns: the old and new
+    /// owners, and the specs that would use its name.
+    pub fn apply(&self, event: &Event<String, Value>, triggers: &Triggers, names: &NameIndex) {
+        match event {
+            Event::Restarted(all) => {
+                let map: HashMap<String, Arc<Value>> = all
+                    .iter()
+                    .map(|(n, e)| (n.clone(), Arc::new(e.clone())))
+                    .collect();
+                let mut owners: HashMap<String, BTreeSet<String>> = HashMap::new();
+                for (n, e) in &map {
+                    if let Some(k) = owner_of_body(e) {
+                        owners.entry(k.to_string()).or_default().insert(n.clone());
+                    }
+                }
+                let mut keys: Vec<String> = owners.keys().cloned().collect();
+                keys.extend(self.owners.read().keys().cloned());
+                *self.map.write() = map;
+                *self.owners.write() = owners;
+                self.health.mark_synced();
+                triggers.keys(keys);
+            }
+            Event::Applied(name, entry) => {
+                let old = self
+                    .map
+                    .write()
+                    .insert(name.clone(), Arc::new(entry.clone()));
+                // The owners, and any spec that would use the name (one blocked by a
+                // clash is freed when the clashing entry goes or changes hands).
+                triggers.keys(self.index_owner(name, old.as_deref(), Some(entry)));
+                triggers.keys(names.keys_for(name));
+            }
+            Event::Deleted(name) => {
+                let old = self.map.write().remove(name);
+                triggers.keys(self.index_owner(name, old.as_deref(), None));
+                triggers.keys(names.keys_for(name));
+            }
+            Event::Error(_) => {}
+        }
+    }
+
+    /// Watches `source` (a config entry list source of this kind) until dropped.
+    pub async fn run<S>(
+        self: Arc<Self>,
+        source: S,
+        config: WatcherConfig,
+        triggers: Triggers,
+        names: Arc<NameIndex>,
+    ) where
+        S: ListSource<Key = String, Item = Value> + 'static,
+    {
+        let mut events = pin!(watcher(
+            Observed::new(source, self.health.clone(), Duration::from_micros(100)),
+            config
+        ));
+        while let Some(event) = events.next().await {
+            self.apply(&event, &triggers, &names);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn entry(name: &str, owner: Option<&str>, index: u64) -> Value {
+        let meta = owner.map_or(
+            json!({}),
+            |o| json!({"steward.managed-by": "steward", "steward.spec": o}),
+        );
+        json!({"Kind": "service-defaults", "Name": name, "Meta": meta, "ModifyIndex": index})
+    }
+
+    #[test]
+    fn owners_are_indexed_and_unowned_clashes_reach_the_spec_that_uses_the_name() {
+        let cache = EntryCache::new("service-defaults");
+        let (triggers, mut rx) = Triggers::new();
+        let names = NameIndex::default();
+        names.insert("shop/web");
+        cache.apply(
+            &Event::Restarted(vec![("web".into(), entry("web", Some("shop/web"), 5))]),
+            &triggers,
+            &names,
+        );
+        assert_eq!(rx.try_recv().unwrap(), "shop/web");
+        assert_eq!(cache.owned_by("shop/web"), vec!["web"]);
+        assert_eq!(
+            cache.owned(),
+            vec![("shop/web".to_owned(), "web".to_owned())]
+        );
+        // Someone strips the ownership: the old owner is told.
+        cache.apply(
+            &Event::Applied("web".into(), entry("web", None, 6)),
+            &triggers,
+            &names,
+        );
+        assert_eq!(rx.try_recv().unwrap(), "shop/web");
+        assert!(cache.owned_by("shop/web").is_empty());
+        // A hand-made entry nobody owns reaches the spec that uses the name.
+        cache.apply(
+            &Event::Applied("web".into(), entry("web", None, 7)),
+            &triggers,
+            &names,
+        );
+        assert_eq!(rx.try_recv().unwrap(), "shop/web");
+        cache.apply(&Event::Deleted("web".into()), &triggers, &names);
+        assert_eq!(rx.try_recv().unwrap(), "shop/web");
+        assert_eq!(cache.get("web"), Cached::Absent);
+    }
+
+    #[test]
+    fn our_writes_show_until_the_watch_moves_past_their_base() {
+        let cache = EntryCache::new("service-defaults");
+        let (triggers, _rx) = Triggers::new();
+        let names = NameIndex::default();
+        cache.apply(&Event::Restarted(vec![]), &triggers, &names);
+        cache.record_write("web", 0, Some(entry("web", Some("a/web"), 0)));
+        assert!(matches!(cache.get("web"), Cached::Written(_)));
+        cache.apply(
+            &Event::Applied("web".into(), entry("web", Some("a/web"), 9)),
+            &triggers,
+            &names,
+        );
+        match cache.get("web") {
+            Cached::Entry(e) => assert_eq!(e.modify_index, 9),
+            other => panic!("{other:?}"),
+        }
+        cache.record_write("web", 9, None);
+        assert_eq!(cache.get("web"), Cached::Absent);
+    }
+}

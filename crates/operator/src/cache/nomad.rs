@@ -1,0 +1,624 @@
+//! Nomad jobs and deployments.
+//!
+//! - The job list (`GET /v1/jobs?meta=true&namespace=*`, blocking) is the authority on
+//!   which jobs exist, with their `JobModifyIndex` and ownership `Meta`.
+//! - The event stream (`topic=Job&topic=Deployment`, one connection) carries full job
+//!   bodies and deployments; on every (re)connect the deployments are listed once.
+//!   Lost or reordered events cost at most a direct read: a job body is used only while
+//!   its `JobModifyIndex` equals the list's, otherwise the reconcile reads the job.
+//! - Our own registrations are kept as an overlay until the list shows them.
+
+use std::collections::{BTreeSet, HashMap};
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use parking_lot::{Mutex, RwLock};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use steward_hashi::nomad::{Deployment, EventFrame, EventStreamOptions, Job};
+use steward_hashi::{NomadClient, QueryOptions, RequestSpec};
+use steward_render::names;
+use steward_runtime::backoff::{Backoff, BackoffConfig};
+use steward_runtime::watcher::{Event, ListSource, Listing, ListingEntry, WatcherConfig, watcher};
+
+use super::{Health, Observed, Triggers};
+
+/// Deployments kept per job (newest first).
+const DEPLOYMENTS_PER_JOB: usize = 4;
+
+/// `<namespace>/<job id>`, the key of jobs in this cache (and the spec key of an owned
+/// job, by the naming rules).
+#[must_use]
+pub fn job_key(namespace: &str, id: &str) -> String {
+    format!("{namespace}/{id}")
+}
+
+/// The fields of a job list entry the operator uses. Decoding only these (serde skips
+/// the rest, e.g. the per-group `JobSummary`) keeps relisting 10,000 jobs cheap.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobStub {
+    /// Job ID.
+    #[serde(rename = "ID", default)]
+    pub id: String,
+    /// Namespace.
+    #[serde(default)]
+    pub namespace: String,
+    /// Stopped.
+    #[serde(default)]
+    pub stop: bool,
+    /// Moves on any job write.
+    #[serde(default)]
+    pub modify_index: u64,
+    /// Moves on spec changes.
+    #[serde(default)]
+    pub job_modify_index: u64,
+    /// Meta (listed with `meta=true`).
+    #[serde(default)]
+    pub meta: Option<BTreeMap<String, String>>,
+}
+
+/// `GET /v1/jobs?meta=true&namespace=*`, blocking, decoded into [`JobStub`]s keyed
+/// `<namespace>/<id>`.
+#[derive(Clone, Debug)]
+pub struct JobListSource {
+    client: NomadClient,
+    wait: Duration,
+}
+
+impl JobListSource {
+    /// Lists every namespace's jobs, blocking for at most `wait`.
+    #[must_use]
+    pub fn new(client: NomadClient, wait: Duration) -> Self {
+        Self { client, wait }
+    }
+}
+
+impl ListSource for JobListSource {
+    type Key = String;
+    type Item = JobStub;
+    type Error = steward_hashi::Error;
+
+    async fn list(&mut self, min_index: u64) -> Result<Listing<String, JobStub>, Self::Error> {
+        let opts = QueryOptions::blocking(min_index, self.wait).namespace("*");
+        let spec = steward_hashi::nomad::job::list(None, true, &opts)?;
+        let r = self
+            .client
+            .transport()
+            .call(spec, |raw| raw.json_with_meta::<Option<Vec<JobStub>>>())
+            .await?;
+        Ok(Listing {
+            index: r.meta.index,
+            known_leader: r.meta.known_leader,
+            entries: r
+                .value
+                .unwrap_or_default()
+                .into_iter()
+                .map(|job| {
+                    ListingEntry::new(job_key(&job.namespace, &job.id), job.modify_index, job)
+                })
+                .collect(),
+        })
+    }
+}
+
+/// The owner recorded in a job list stub's `Meta`.
+#[must_use]
+pub fn stub_owner(stub: &JobStub) -> Option<String> {
+    let meta = stub.meta.as_ref()?;
+    if meta.get(names::META_MANAGED_BY).map(String::as_str) != Some(names::MANAGED_BY) {
+        return None;
+    }
+    let key = meta.get(names::META_SPEC)?;
+    names::SpecKey::parse(key).map(|k| k.to_string())
+}
+
+#[derive(Debug, Clone)]
+struct Overlay {
+    /// `JobModifyIndex` of the job we replaced (`None` = it did not exist).
+    base: Option<u64>,
+    /// What we wrote (`None` = we purged it).
+    job: Option<Arc<Job>>,
+}
+
+/// A job as the cache knows it.
+#[derive(Debug, Clone)]
+pub enum CachedJob {
+    /// Not listed.
+    Absent,
+    /// Listed, with a body of the same `JobModifyIndex`.
+    Job(Arc<Job>),
+    /// We registered it and the list has not caught up: the job we sent.
+    Written(Arc<Job>),
+    /// Listed, but no body of that version is cached: read it.
+    Stale(Arc<JobStub>),
+}
+
+/// Nomad jobs and deployments.
+#[derive(Debug)]
+pub struct NomadCache {
+    stubs: RwLock<HashMap<String, Arc<JobStub>>>,
+    bodies: Mutex<HashMap<String, Arc<Job>>>,
+    overlay: Mutex<HashMap<String, Overlay>>,
+    deployments: RwLock<HashMap<String, Vec<Arc<Deployment>>>>,
+    versions: Mutex<HashMap<(String, u64), Option<String>>>,
+    namespaces: Mutex<Option<BTreeSet<String>>>,
+    jobs_health: Arc<Health>,
+    deployments_health: Arc<Health>,
+}
+
+impl Default for NomadCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn newer(a: &Job, b: &Job) -> bool {
+    (a.view.job_modify_index, a.view.modify_index) >= (b.view.job_modify_index, b.view.modify_index)
+}
+
+impl NomadCache {
+    /// An empty cache.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            stubs: RwLock::new(HashMap::new()),
+            bodies: Mutex::new(HashMap::new()),
+            overlay: Mutex::new(HashMap::new()),
+            deployments: RwLock::new(HashMap::new()),
+            versions: Mutex::new(HashMap::new()),
+            namespaces: Mutex::new(None),
+            jobs_health: Arc::new(Health::new("nomad-jobs")),
+            deployments_health: Arc::new(Health::new("nomad-deployments")),
+        }
+    }
+
+    /// Health of the job list.
+    #[must_use]
+    pub fn jobs_health(&self) -> &Health {
+        &self.jobs_health
+    }
+
+    /// Health of the event stream / deployments.
+    #[must_use]
+    pub fn deployments_health(&self) -> &Health {
+        &self.deployments_health
+    }
+
+    /// The list entry of a job.
+    #[must_use]
+    pub fn stub(&self, key: &str) -> Option<Arc<JobStub>> {
+        self.stubs.read().get(key).cloned()
+    }
+
+    /// The job `key` (`<ns>/<id>`).
+    #[must_use]
+    pub fn job(&self, key: &str) -> CachedJob {
+        let stub = self.stub(key);
+        {
+            let mut overlay = self.overlay.lock();
+            if let Some(o) = overlay.get(key) {
+                if stub.as_ref().map(|s| s.job_modify_index) == o.base {
+                    return match &o.job {
+                        Some(j) => CachedJob::Written(j.clone()),
+                        None => CachedJob::Absent,
+                    };
+                }
+                overlay.remove(key);
+            }
+        }
+        let Some(stub) = stub else {
+            return CachedJob::Absent;
+        };
+        match self.bodies.lock().get(key) {
+            Some(body)
+                if body.view.job_modify_index == stub.job_modify_index
+                    && body.view.stop == stub.stop =>
+            {
+                CachedJob::Job(body.clone())
+            }
+            _ => CachedJob::Stale(stub),
+        }
+    }
+
+    /// Stores a job body read directly.
+    pub fn store_body(&self, job: Arc<Job>) {
+        let key = job_key(&job.view.namespace, &job.view.id);
+        let mut bodies = self.bodies.lock();
+        match bodies.get(&key) {
+            Some(old) if !newer(&job, old) => {}
+            _ => {
+                bodies.insert(key, job);
+            }
+        }
+    }
+
+    /// Records our registration (`base` = the replaced `JobModifyIndex`, `None` when
+    /// created) or purge (`job` = `None`).
+    pub fn record_write(&self, key: &str, base: Option<u64>, job: Option<Arc<Job>>) {
+        self.overlay
+            .lock()
+            .insert(key.to_owned(), Overlay { base, job });
+    }
+
+    /// Forgets our unseen writes.
+    pub fn clear_overlay(&self) {
+        self.overlay.lock().clear();
+    }
+
+    /// The deployments of a job, newest first.
+    #[must_use]
+    pub fn deployments(&self, key: &str) -> Vec<Arc<Deployment>> {
+        self.deployments
+            .read()
+            .get(key)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The `steward.hash` of one job version, when looked up before (`Some(None)` =
+    /// that version has no hash).
+    #[must_use]
+    pub fn version_hash(&self, key: &str, version: u64) -> Option<Option<String>> {
+        self.versions
+            .lock()
+            .get(&(key.to_owned(), version))
+            .cloned()
+    }
+
+    /// Remembers the hashes of job versions (versions never change).
+    pub fn store_version_hashes(&self, key: &str, versions: &[Job]) {
+        for v in versions {
+            self.store_version_hash(
+                key,
+                v.view.version,
+                v.view.meta.get(names::META_HASH).cloned(),
+            );
+        }
+    }
+
+    /// Remembers the hash of one job version (`None`: it has none, or it is gone).
+    pub fn store_version_hash(&self, key: &str, version: u64, hash: Option<String>) {
+        self.versions.lock().insert((key.to_owned(), version), hash);
+    }
+
+    /// Known Nomad namespaces (`None` until listed).
+    #[must_use]
+    pub fn namespaces(&self) -> Option<BTreeSet<String>> {
+        self.namespaces.lock().clone()
+    }
+
+    /// Sets the known namespaces.
+    pub fn set_namespaces(&self, namespaces: BTreeSet<String>) {
+        *self.namespaces.lock() = Some(namespaces);
+    }
+
+    /// Adds one namespace to the known ones.
+    pub fn add_namespace(&self, namespace: &str) {
+        if let Some(set) = self.namespaces.lock().as_mut() {
+            set.insert(namespace.to_owned());
+        }
+    }
+
+    /// Every owned job as `(owner key, job key, stopped)`.
+    #[must_use]
+    pub fn owned(&self) -> Vec<(String, String, bool)> {
+        self.stubs
+            .read()
+            .iter()
+            .filter_map(|(k, s)| stub_owner(s).map(|o| (o, k.clone(), s.stop)))
+            .collect()
+    }
+
+    fn owner_of(&self, key: &str) -> Option<String> {
+        if let Some(s) = self.stub(key) {
+            return stub_owner(&s);
+        }
+        let bodies = self.bodies.lock();
+        let body = bodies.get(key)?;
+        names::owner_from_meta(body.raw.get("Meta").unwrap_or(&Value::Null)).map(|k| k.to_string())
+    }
+
+    /// Applies one event of the job list watcher.
+    pub fn apply_list(&self, event: &Event<String, JobStub>, triggers: &Triggers) {
+        match event {
+            Event::Restarted(all) => {
+                let map: HashMap<String, Arc<JobStub>> = all
+                    .iter()
+                    .map(|(k, s)| (k.clone(), Arc::new(s.clone())))
+                    .collect();
+                let mut keys: Vec<String> = map.values().filter_map(|s| stub_owner(s)).collect();
+                keys.extend(self.stubs.read().values().filter_map(|s| stub_owner(s)));
+                *self.stubs.write() = map;
+                self.jobs_health.mark_synced();
+                triggers.keys(keys);
+            }
+            Event::Applied(k, stub) => {
+                let old = self.stubs.write().insert(k.clone(), Arc::new(stub.clone()));
+                // The owners, and the spec that would own a job of this name.
+                let mut keys: Vec<String> =
+                    old.as_deref().and_then(stub_owner).into_iter().collect();
+                keys.extend(stub_owner(stub));
+                keys.push(k.clone());
+                triggers.keys(keys);
+            }
+            Event::Deleted(k) => {
+                let old = self.stubs.write().remove(k);
+                self.bodies.lock().remove(k);
+                self.deployments.write().remove(k);
+                triggers.keys(old.as_deref().and_then(stub_owner));
+                triggers.key(k.clone());
+            }
+            Event::Error(_) => {}
+        }
+    }
+
+    /// Applies one frame of the event stream.
+    pub fn apply_frame(&self, frame: &EventFrame, triggers: &Triggers) {
+        for e in &frame.events {
+            match e.topic.as_str() {
+                "Job" => {
+                    let Some(raw) = e.payload.get("Job").filter(|j| j.is_object()) else {
+                        continue;
+                    };
+                    let Ok(job) = Job::from_value(raw.clone()) else {
+                        continue;
+                    };
+                    let key = job_key(&job.view.namespace, &job.view.id);
+                    let owner = names::owner_from_meta(job.raw.get("Meta").unwrap_or(&Value::Null));
+                    self.store_version_hashes(&key, std::slice::from_ref(&job));
+                    self.store_body(Arc::new(job));
+                    triggers.key(owner.map_or(key, |k| k.to_string()));
+                }
+                "Deployment" => {
+                    let Some(raw) = e.payload.get("Deployment") else {
+                        continue;
+                    };
+                    let Ok(d) = serde_json::from_value::<Deployment>(raw.clone()) else {
+                        continue;
+                    };
+                    let key = job_key(&d.namespace, &d.job_id);
+                    self.upsert_deployment(&key, d);
+                    if let Some(owner) = self.owner_of(&key) {
+                        triggers.key(owner);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn upsert_deployment(&self, key: &str, d: Deployment) {
+        let mut map = self.deployments.write();
+        let list = map.entry(key.to_owned()).or_default();
+        match list.iter().position(|x| x.id == d.id) {
+            Some(i) if list[i].modify_index > d.modify_index => return,
+            Some(i) => list[i] = Arc::new(d),
+            None => list.push(Arc::new(d)),
+        }
+        list.sort_by_key(|d| std::cmp::Reverse(d.create_index));
+        list.truncate(DEPLOYMENTS_PER_JOB);
+    }
+
+    /// Replaces every deployment with a full listing.
+    pub fn replace_deployments(&self, all: Vec<Deployment>, triggers: &Triggers) {
+        let mut map: HashMap<String, Vec<Arc<Deployment>>> = HashMap::new();
+        for d in all {
+            map.entry(job_key(&d.namespace, &d.job_id))
+                .or_default()
+                .push(Arc::new(d));
+        }
+        for list in map.values_mut() {
+            list.sort_by_key(|d| std::cmp::Reverse(d.create_index));
+            list.truncate(DEPLOYMENTS_PER_JOB);
+        }
+        let changed: Vec<String> = {
+            let old = self.deployments.read();
+            map.iter()
+                .filter(|(k, v)| old.get(*k) != Some(*v))
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        *self.deployments.write() = map;
+        self.deployments_health.mark_synced();
+        triggers.keys(changed.iter().filter_map(|k| self.owner_of(k)));
+    }
+
+    /// Watches the job list until dropped.
+    pub async fn run_list<S>(self: Arc<Self>, source: S, config: WatcherConfig, triggers: Triggers)
+    where
+        S: ListSource<Key = String, Item = JobStub> + 'static,
+    {
+        let mut events = pin!(watcher(
+            Observed::new(source, self.jobs_health.clone(), Duration::from_micros(300)),
+            config
+        ));
+        while let Some(event) = events.next().await {
+            self.apply_list(&event, &triggers);
+        }
+    }
+
+    /// Lists every deployment, then follows the event stream; on any failure starts
+    /// over (with backoff). Runs until dropped.
+    pub async fn run_events(self: Arc<Self>, client: NomadClient, triggers: Triggers) {
+        let mut backoff = Backoff::new(
+            BackoffConfig::new(Duration::from_millis(250), Duration::from_secs(30))
+                .reset_after(Duration::from_secs(30)),
+        );
+        loop {
+            match self.follow(&client, &triggers).await {
+                Ok(()) => backoff.success(),
+                Err(error) => {
+                    self.deployments_health.failed();
+                    let delay = backoff.failure();
+                    tracing::debug!(%error, ?delay, "nomad event stream interrupted");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    async fn follow(&self, client: &NomadClient, triggers: &Triggers) -> Result<(), String> {
+        let spec = QueryOptions::new()
+            .namespace("*")
+            .apply(
+                steward_hashi::Product::Nomad,
+                RequestSpec::get("/v1/deployments"),
+            )
+            .map_err(|e| e.to_string())?;
+        let listed = client
+            .transport()
+            .call(spec, |raw| raw.json_with_meta::<Option<Vec<Deployment>>>())
+            .await
+            .map_err(|e| e.to_string())?;
+        let start = listed.meta.index;
+        self.replace_deployments(listed.value.unwrap_or_default(), triggers);
+        let opts = EventStreamOptions {
+            topics: vec!["Job".into(), "Deployment".into()],
+            index: start.saturating_add(1),
+            namespace: Some("*".into()),
+            ..EventStreamOptions::default()
+        };
+        let stream = client
+            .event_stream(&opts)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut stream = pin!(stream);
+        let mut last = start;
+        while let Some(item) = stream.next().await {
+            let frame = item.map_err(|e| e.to_string())?;
+            if frame.index < last {
+                // Indexes went backwards (snapshot restore): list again.
+                return Err(format!(
+                    "event index went backwards ({} after {last})",
+                    frame.index
+                ));
+            }
+            last = frame.index;
+            self.deployments_health.succeeded();
+            self.apply_frame(&frame, triggers);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+    use steward_hashi::nomad::Event as NomadEvent;
+
+    use super::*;
+
+    fn stub(ns: &str, id: &str, jmi: u64, owner: Option<&str>) -> JobStub {
+        JobStub {
+            id: id.into(),
+            namespace: ns.into(),
+            job_modify_index: jmi,
+            modify_index: jmi,
+            meta: owner.map(|o| {
+                BTreeMap::from([
+                    ("steward.managed-by".to_owned(), "steward".to_owned()),
+                    ("steward.spec".to_owned(), o.to_owned()),
+                ])
+            }),
+            ..JobStub::default()
+        }
+    }
+
+    fn job(ns: &str, id: &str, jmi: u64) -> Value {
+        json!({"ID": id, "Namespace": ns, "JobModifyIndex": jmi, "ModifyIndex": jmi,
+               "Meta": {"steward.managed-by": "steward", "steward.spec": format!("{ns}/{id}")}})
+    }
+
+    #[test]
+    fn bodies_are_used_only_at_the_listed_version() {
+        let cache = NomadCache::new();
+        let (triggers, mut rx) = Triggers::new();
+        cache.apply_list(
+            &Event::Restarted(vec![("a/web".into(), stub("a", "web", 10, Some("a/web")))]),
+            &triggers,
+        );
+        assert_eq!(rx.try_recv().unwrap(), "a/web");
+        assert!(matches!(cache.job("a/web"), CachedJob::Stale(_)));
+        let frame = EventFrame {
+            index: 11,
+            events: vec![NomadEvent {
+                topic: "Job".into(),
+                event_type: "JobRegistered".into(),
+                key: "web".into(),
+                namespace: "a".into(),
+                index: 11,
+                payload: json!({"Job": job("a", "web", 10)}),
+            }],
+        };
+        cache.apply_frame(&frame, &triggers);
+        assert!(matches!(cache.job("a/web"), CachedJob::Job(_)));
+        assert_eq!(cache.owned(), vec![("a/web".into(), "a/web".into(), false)]);
+        // The list moves on: the body is stale until a new one arrives.
+        cache.apply_list(
+            &Event::Applied("a/web".into(), stub("a", "web", 12, Some("a/web"))),
+            &triggers,
+        );
+        assert!(matches!(cache.job("a/web"), CachedJob::Stale(_)));
+        // An older body never replaces a newer one.
+        cache.store_body(Arc::new(Job::from_value(job("a", "web", 12)).unwrap()));
+        cache.store_body(Arc::new(Job::from_value(job("a", "web", 10)).unwrap()));
+        assert!(matches!(cache.job("a/web"), CachedJob::Job(j) if j.view.job_modify_index == 12));
+        cache.apply_list(&Event::Deleted("a/web".into()), &triggers);
+        assert!(matches!(cache.job("a/web"), CachedJob::Absent));
+    }
+
+    #[test]
+    fn our_registration_shows_until_the_list_catches_up() {
+        let cache = NomadCache::new();
+        let (triggers, _rx) = Triggers::new();
+        cache.apply_list(&Event::Restarted(vec![]), &triggers);
+        let mine = Arc::new(Job::from_value(job("a", "web", 0)).unwrap());
+        cache.record_write("a/web", None, Some(mine));
+        assert!(matches!(cache.job("a/web"), CachedJob::Written(_)));
+        cache.apply_list(
+            &Event::Applied("a/web".into(), stub("a", "web", 5, Some("a/web"))),
+            &triggers,
+        );
+        assert!(matches!(cache.job("a/web"), CachedJob::Stale(_)));
+    }
+
+    #[test]
+    fn deployments_keep_the_newest_per_job() {
+        let cache = NomadCache::new();
+        let (triggers, _rx) = Triggers::new();
+        let dep = |id: &str, create: u64, modify: u64, status: &str| Deployment {
+            id: id.into(),
+            namespace: "a".into(),
+            job_id: "web".into(),
+            create_index: create,
+            modify_index: modify,
+            status: status.into(),
+            ..Deployment::default()
+        };
+        cache.replace_deployments(
+            (1..=6)
+                .map(|i| dep(&format!("d{i}"), i, i, "successful"))
+                .collect(),
+            &triggers,
+        );
+        let got = cache.deployments("a/web");
+        assert_eq!(got.len(), DEPLOYMENTS_PER_JOB);
+        assert_eq!(got[0].id, "d6");
+        cache.upsert_deployment("a/web", dep("d7", 7, 7, "running"));
+        cache.upsert_deployment("a/web", dep("d7", 7, 9, "successful"));
+        cache.upsert_deployment("a/web", dep("d7", 7, 8, "running"));
+        let got = cache.deployments("a/web");
+        assert_eq!(
+            (got[0].id.as_str(), got[0].status.as_str()),
+            ("d7", "successful")
+        );
+    }
+}

@@ -1,0 +1,333 @@
+//! `OperatorConfig`: every knob of one operator instance, with defaults for production
+//! and a serde form for a config file.
+//!
+//! The file form uses the field names below (snake_case); durations are strings in
+//! Go/humantime syntax (`"30s"`, `"1m30s"`, `"250ms"`) or numbers of seconds; every field
+//! may be left out. Example:
+//!
+//! ```
+//! let config: steward_operator::OperatorConfig = serde_json::from_str(r#"{
+//!     "prefix": "steward",
+//!     "concurrency": 32,
+//!     "vault_poll_interval": "15s",
+//!     "leader": {"ttl": "30s", "lock_delay": "15s"},
+//!     "listen": "127.0.0.1:8480"
+//! }"#).expect("valid config");
+//! assert_eq!(config.concurrency, 32);
+//! assert_eq!(config.vault_poll_interval, std::time::Duration::from_secs(15));
+//! ```
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use steward_render::GatewayRef;
+use steward_spec::GuardrailPolicy;
+
+use crate::error::{Error, Result};
+
+/// Settings of one operator instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OperatorConfig {
+    /// KV prefix: specs under `<prefix>/specs/`, statuses under `<prefix>/status/`, the
+    /// leader lock at `<prefix>/leader`. Default `steward`.
+    pub prefix: String,
+    /// The gateway `http-route` entries attach to (not owned by Steward; it must exist).
+    /// Default `api-gateway` `edge`, listener `http`.
+    pub edge_gateway: GatewayRef,
+    /// Mount of the JWT auth method Nomad workload identities log in with. Default
+    /// `jwt-nomad`.
+    pub jwt_auth_mount: String,
+    /// Audience of Nomad's Vault workload identity, bound by every role. Default
+    /// `vault.io`.
+    pub jwt_audience: String,
+    /// The platform's guardrail policy every spec is checked against. Default: the
+    /// spec crate's safe default (no registry allowed until the platform lists some).
+    pub policy: GuardrailPolicy,
+    /// Most reconciles running at once. Default 16.
+    pub concurrency: usize,
+    /// Most keys handed to reconciles per second (a token bucket; burst of the same
+    /// size). Requests are bounded by `concurrency` anyway; this bounds CPU on mass
+    /// requeues. Default 10,000 (a new leader checks 10,000 converged specs at once).
+    pub max_reconcile_rate: f64,
+    /// Mass-deletion guard: a GC pass that would delete more than this share of all owned
+    /// objects is blocked until approved. Default 0.20.
+    pub gc_max_share: f64,
+    /// Mass-deletion guard: a GC pass that would delete more than this many objects is
+    /// blocked until approved. Default 10.
+    pub gc_max_count: usize,
+    /// Purge Nomad jobs of removed specs instead of stopping them. Default false.
+    pub purge_on_delete: bool,
+    /// How often the orphan sweep (a GC pass) runs. Default 60 s.
+    #[serde(with = "duration")]
+    pub orphan_sweep_interval: Duration,
+    /// How long a GC pass waits after a spec deletion, so that a burst of deletions is
+    /// one pass. Default 500 ms.
+    #[serde(with = "duration")]
+    pub gc_debounce: Duration,
+    /// How often Vault policy and role names are listed (Vault has no watch; policies and
+    /// roles are listed on alternate ticks). Default 30 s; tests use ~200 ms.
+    #[serde(with = "duration")]
+    pub vault_poll_interval: Duration,
+    /// How many owned Vault policies or roles have their content re-read on each poll
+    /// tick (a rolling check that notices hand edits). Default 1.
+    pub vault_checks_per_poll: usize,
+    /// Wait of the blocking queries behind the watches (Consul caps it at 10 min; Nomad
+    /// watches use at most 5 min, Nomad's cap). Default 10 min: an idle operator makes
+    /// few requests.
+    #[serde(with = "duration")]
+    pub watch_wait: Duration,
+    /// Leader election.
+    pub leader: LeaderSettings,
+    /// Create a missing Nomad namespace before registering a job in it (`steward dev`);
+    /// when false, such a spec goes to phase `Error` naming the namespace. Default false.
+    pub create_nomad_namespaces: bool,
+    /// Where [`crate::Operator::run`] serves the HTTP API; `None` serves nothing (embed
+    /// [`crate::Operator::api_router`] yourself). Default `127.0.0.1:8480`.
+    pub listen: Option<SocketAddr>,
+    /// Written on the leader lock key to say who holds it. Default `steward`.
+    pub instance_name: String,
+}
+
+/// Leader election settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LeaderSettings {
+    /// Session TTL (Consul accepts 10 s to 24 h). Default 30 s.
+    #[serde(with = "duration")]
+    pub ttl: Duration,
+    /// Lock delay after the leader's session is invalidated (Consul caps it at 60 s):
+    /// how long a failover waits at least. Default 15 s.
+    #[serde(with = "duration")]
+    pub lock_delay: Duration,
+    /// Pause after a failed acquisition. Default 5 s.
+    #[serde(with = "duration")]
+    pub retry_pause: Duration,
+    /// Wait of the blocking reads of the lock key. Default 10 min (losing the session is
+    /// noticed by the renewals, not by this read; a lock released by the leader wakes
+    /// the followers at once).
+    #[serde(with = "duration")]
+    pub monitor_wait: Duration,
+}
+
+impl Default for LeaderSettings {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(30),
+            lock_delay: Duration::from_secs(15),
+            retry_pause: Duration::from_secs(5),
+            monitor_wait: Duration::from_secs(600),
+        }
+    }
+}
+
+impl Default for OperatorConfig {
+    fn default() -> Self {
+        Self {
+            prefix: "steward".to_owned(),
+            edge_gateway: GatewayRef::default(),
+            jwt_auth_mount: steward_render::names::DEFAULT_JWT_AUTH_MOUNT.to_owned(),
+            jwt_audience: steward_render::context::DEFAULT_JWT_AUDIENCE.to_owned(),
+            policy: GuardrailPolicy::default(),
+            concurrency: 16,
+            max_reconcile_rate: 10_000.0,
+            gc_max_share: 0.20,
+            gc_max_count: 10,
+            purge_on_delete: false,
+            orphan_sweep_interval: Duration::from_secs(60),
+            gc_debounce: Duration::from_millis(500),
+            vault_poll_interval: Duration::from_secs(30),
+            vault_checks_per_poll: 1,
+            watch_wait: Duration::from_secs(600),
+            leader: LeaderSettings::default(),
+            create_nomad_namespaces: false,
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8480))),
+            instance_name: "steward".to_owned(),
+        }
+    }
+}
+
+impl OperatorConfig {
+    /// Checks values that would make the operator misbehave.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, why: &str| {
+            Err(Error::Config {
+                message: format!("{field}: {why}"),
+            })
+        };
+        let prefix_ok = !self.prefix.is_empty()
+            && !self.prefix.starts_with('/')
+            && !self.prefix.ends_with('/')
+            && !self.prefix.contains("//")
+            && self
+                .prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'));
+        if !prefix_ok {
+            return bad(
+                "prefix",
+                "must be a KV path of [A-Za-z0-9._/-] without leading, trailing or double '/'",
+            );
+        }
+        if self.concurrency == 0 {
+            return bad("concurrency", "must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.gc_max_share) {
+            return bad("gc_max_share", "must be between 0 and 1");
+        }
+        if self.vault_poll_interval.is_zero() {
+            return bad("vault_poll_interval", "must be positive");
+        }
+        if self.orphan_sweep_interval.is_zero() {
+            return bad("orphan_sweep_interval", "must be positive");
+        }
+        if self.watch_wait < Duration::from_millis(1) {
+            return bad("watch_wait", "must be at least 1 ms");
+        }
+        if self.leader.ttl.is_zero() {
+            return bad("leader.ttl", "must be positive");
+        }
+        if self.leader.lock_delay > Duration::from_secs(60) {
+            return bad("leader.lock_delay", "Consul caps the lock delay at 60 s");
+        }
+        if self.jwt_auth_mount.is_empty() || self.jwt_auth_mount.contains("//") {
+            return bad("jwt_auth_mount", "must be a mount path");
+        }
+        Ok(())
+    }
+
+    /// `<prefix>/specs/`.
+    #[must_use]
+    pub fn specs_prefix(&self) -> String {
+        format!("{}/specs/", self.prefix)
+    }
+
+    /// `<prefix>/status/`.
+    #[must_use]
+    pub fn status_prefix(&self) -> String {
+        format!("{}/status/", self.prefix)
+    }
+
+    /// `<prefix>/leader`.
+    #[must_use]
+    pub fn leader_key(&self) -> String {
+        format!("{}/leader", self.prefix)
+    }
+}
+
+/// Serde for durations: `"30s"`-style strings or numbers of seconds.
+mod duration {
+    use std::time::Duration;
+
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Seconds(f64),
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        match Raw::deserialize(d)? {
+            Raw::Text(text) => humantime::parse_duration(text.trim())
+                .map_err(|e| D::Error::custom(format!("bad duration {text:?}: {e}"))),
+            Raw::Seconds(secs) if secs.is_finite() && secs >= 0.0 => {
+                Ok(Duration::from_secs_f64(secs))
+            }
+            Raw::Seconds(secs) => Err(D::Error::custom(format!("bad duration {secs}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let c = OperatorConfig::default();
+        assert_eq!(c.prefix, "steward");
+        assert_eq!(c.concurrency, 16);
+        assert!((c.gc_max_share - 0.2).abs() < f64::EPSILON);
+        assert_eq!(c.gc_max_count, 10);
+        assert!(!c.purge_on_delete);
+        assert_eq!(c.orphan_sweep_interval, Duration::from_secs(60));
+        assert_eq!(c.vault_poll_interval, Duration::from_secs(30));
+        assert_eq!(c.leader.ttl, Duration::from_secs(30));
+        assert_eq!(c.leader.lock_delay, Duration::from_secs(15));
+        assert!(!c.create_nomad_namespaces);
+        assert_eq!(c.edge_gateway.name, "edge");
+        c.validate().unwrap();
+        assert_eq!(c.specs_prefix(), "steward/specs/");
+        assert_eq!(c.status_prefix(), "steward/status/");
+        assert_eq!(c.leader_key(), "steward/leader");
+    }
+
+    #[test]
+    fn a_config_file_may_give_any_subset_and_durations_in_either_form() {
+        let c: OperatorConfig = serde_json::from_value(serde_json::json!({
+            "prefix": "ops/steward",
+            "orphan_sweep_interval": 90,
+            "gc_debounce": "250ms",
+            "leader": {"lock_delay": "1s"},
+            "listen": null,
+            "create_nomad_namespaces": true
+        }))
+        .unwrap();
+        assert_eq!(c.prefix, "ops/steward");
+        assert_eq!(c.orphan_sweep_interval, Duration::from_secs(90));
+        assert_eq!(c.gc_debounce, Duration::from_millis(250));
+        assert_eq!(c.leader.lock_delay, Duration::from_secs(1));
+        assert_eq!(
+            c.leader.ttl,
+            Duration::from_secs(30),
+            "unset fields keep defaults"
+        );
+        assert_eq!(c.listen, None);
+        assert!(c.create_nomad_namespaces);
+        let back = serde_json::to_value(&c).unwrap();
+        let again: OperatorConfig = serde_json::from_value(back).unwrap();
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_rejected() {
+        assert!(
+            serde_json::from_value::<OperatorConfig>(serde_json::json!({"prefx": "x"})).is_err()
+        );
+        assert!(
+            serde_json::from_value::<OperatorConfig>(
+                serde_json::json!({"vault_poll_interval": "soon"})
+            )
+            .is_err()
+        );
+        for bad in [
+            OperatorConfig {
+                prefix: "/steward".into(),
+                ..OperatorConfig::default()
+            },
+            OperatorConfig {
+                concurrency: 0,
+                ..OperatorConfig::default()
+            },
+            OperatorConfig {
+                gc_max_share: 1.5,
+                ..OperatorConfig::default()
+            },
+        ] {
+            let err = bad.validate().unwrap_err().to_string();
+            assert!(err.contains("invalid operator configuration"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The Steward operator: watches `ServiceSpec` documents in Consul KV and converges,
+//! idempotently, the Nomad job, Consul config entries, Vault policy and JWT role each
+//! spec implies; writes a status per spec, records events, garbage-collects what removed
+//! specs owned, and serves an HTTP API with status, events and metrics.
+//!
+//! Entry points (what `steward run` / `steward dev` use):
+//!
+//! - [`OperatorConfig`]: every setting (`Default`, serde for a config file);
+//! - [`Clients`]: the Consul, Nomad and Vault clients of `steward-hashi`;
+//! - [`Operator::new`] → [`Operator::handle`], [`Operator::api_router`] →
+//!   [`Operator::run`] until a `CancellationToken` is cancelled;
+//! - [`OperatorHandle`]: statuses, events ([`steward_runtime::Recorder`]), metrics,
+//!   leadership, GC approval.
+//!
+//! Inside: [`cache`] (watch caches), [`plan`] (pure ownership check and write plan),
+//! [`status`] (pure status computation), [`rollout`] (deployment state), [`reconcile`]
+//! (the executor), [`writer`] (batched, fenced status writes), [`gc`] (garbage
+//! collection with the mass-deletion guard), [`api`] (HTTP), [`metrics`].
+//!
+//! Design notes (beyond the design document):
+//!
+//! - A difference in `Meta["steward.hash"]` alone is no reason to write: a new image
+//!   rewrites the job and nothing else ([`plan`]).
+//! - Creations are confirmed by direct reads just before writing (caches may lag): an
+//!   object that exists after all is a conflict (foreign) or a lagging watch (ours), and
+//!   nothing is written for the key in either case.
+//! - A converged key costs no read: the status records the job's `JobModifyIndex` as
+//!   verified, and Vault objects the status lists as in sync are taken as desired until
+//!   the rolling content check reads them (see [`reconcile`]'s `gather`).
+//! - When Nomad reverted the spec's version after a failed deployment, the job is not
+//!   registered again until the spec changes (phase `Degraded`, reason `AutoReverted`);
+//!   pushing the very same failed spec again therefore does not retry it.
+//! - List watches are spaced by the size of their last answer (see [`cache::Observed`]).
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod gc;
+pub mod metrics;
+mod operator;
+pub mod plan;
+pub mod reconcile;
+pub mod rollout;
+pub mod status;
+pub mod writer;
+
+pub use config::{LeaderSettings, OperatorConfig};
+pub use error::{Error, Result};
+pub use gc::{ApproveError, BlockedSet, GcObject};
+pub use operator::{Clients, Operator, OperatorHandle};
+pub use status::{Phase, StatusDoc};

@@ -1,0 +1,629 @@
+//! The operator: wiring of caches, controller, leader election, status writer, garbage
+//! collection and HTTP API, and the handle the CLI and tests use.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use prometheus_client::registry::Registry;
+use steward_hashi::{ConsulClient, NomadClient, VaultClient};
+use steward_runtime::backoff::BackoffConfig;
+use steward_runtime::leader::{ConsulLock, LeaderConfig, LeaderElector, Leadership};
+use steward_runtime::sources::{ConsulConfigEntrySource, ConsulKvSource};
+use steward_runtime::watcher::WatcherConfig;
+use steward_runtime::{Action, Context, Controller, ControllerConfig, QueueConfig, Recorder};
+use steward_spec::Loaded;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::{Caches, Triggers};
+use crate::config::OperatorConfig;
+use crate::error::{Error, Result};
+use crate::gc::{self, ApproveError, BlockedSet, GcState};
+use crate::metrics::{self, Metrics};
+use crate::status::StatusDoc;
+use crate::writer::{StatusWriter, WriterTask};
+
+/// The Consul, Nomad and Vault clients the operator talks through (from
+/// `steward-hashi`; build them from the standard environment variables with
+/// `ConsulClient::from_env()` etc.).
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// Consul: KV (specs, statuses, leader lock) and config entries.
+    pub consul: ConsulClient,
+    /// Nomad: jobs and deployments.
+    pub nomad: NomadClient,
+    /// Vault: ACL policies and JWT auth roles.
+    pub vault: VaultClient,
+}
+
+/// Everything reconciles, the collector and the API share.
+pub(crate) struct Shared {
+    pub(crate) config: OperatorConfig,
+    pub(crate) clients: Clients,
+    pub(crate) caches: Caches,
+    pub(crate) metrics: Metrics,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) recorder: Recorder,
+    pub(crate) writer: StatusWriter,
+    pub(crate) triggers: Triggers,
+    pub(crate) gc: GcState,
+    pub(crate) leadership: watch::Receiver<Leadership>,
+    /// Loaded specs by key: (generation, result).
+    pub(crate) loads: Mutex<HashMap<String, (u64, Arc<Loaded>)>>,
+    /// Rendered specs by key.
+    pub(crate) renders: Mutex<HashMap<String, crate::reconcile::CachedRender>>,
+    /// When the edge gateway was last seen.
+    pub(crate) gateway_seen: Mutex<Option<Instant>>,
+    /// Reconciles run so far (any result).
+    pub(crate) reconciles: AtomicU64,
+    /// Keys whose spec this process has fully checked against the live objects, with
+    /// the generation checked.
+    pub(crate) verified: Mutex<HashMap<String, u64>>,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("prefix", &self.config.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `run` consumes (taken once).
+struct RunParts {
+    elector: LeaderElector<ConsulLock>,
+    lock: Arc<ConsulLock>,
+    controller: Controller<String>,
+    trigger_rx: mpsc::UnboundedReceiver<String>,
+    writer_task: WriterTask,
+}
+
+/// One operator instance. Create it with [`Operator::new`], take [`Operator::handle`] and
+/// [`Operator::api_router`] as needed, then [`Operator::run`] it until shutdown.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use steward_operator::{Clients, Operator, OperatorConfig};
+/// let clients = Clients {
+///     consul: steward_hashi::ConsulClient::from_env()?,
+///     nomad: steward_hashi::NomadClient::from_env()?,
+///     vault: steward_hashi::VaultClient::from_env()?,
+/// };
+/// let operator = Operator::new(OperatorConfig::default(), clients)?;
+/// let handle = operator.handle();
+/// let shutdown = tokio_util::sync::CancellationToken::new();
+/// operator.run(shutdown).await?;
+/// # let _ = handle; Ok(()) }
+/// ```
+pub struct Operator {
+    shared: Arc<Shared>,
+    parts: Mutex<Option<RunParts>>,
+}
+
+impl fmt::Debug for Operator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Operator")
+            .field("prefix", &self.shared.config.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Operator {
+    /// Builds an operator (no I/O, no task started). The clients are wrapped with an
+    /// observer counting every request in `steward_api_requests_total`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unusable configuration.
+    pub fn new(config: OperatorConfig, clients: Clients) -> Result<Self> {
+        config.validate()?;
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let observer = metrics.api_observer();
+        let clients = Clients {
+            consul: clients.consul.with_observer(observer.clone()),
+            nomad: clients.nomad.with_observer(observer.clone()),
+            vault: clients.vault.with_observer(observer),
+        };
+        let lock = Arc::new(ConsulLock::new(clients.consul.clone()));
+        let mut leader = LeaderConfig::new(config.leader_key());
+        leader.session_name = format!("steward-leader ({})", config.instance_name);
+        leader.value = config.instance_name.as_bytes().to_vec();
+        leader.ttl = config.leader.ttl;
+        leader.lock_delay = config.leader.lock_delay;
+        leader.retry_pause = config.leader.retry_pause;
+        leader.monitor_wait = config.leader.monitor_wait;
+        let elector = LeaderElector::new(lock.clone(), leader);
+        let leadership = elector.subscribe();
+        let rate = config.max_reconcile_rate;
+        let controller = Controller::new(
+            ControllerConfig {
+                concurrency: config.concurrency,
+                queue: QueueConfig {
+                    backoff: BackoffConfig::new(
+                        Duration::from_millis(100),
+                        Duration::from_secs(60),
+                    ),
+                    max_rate: rate,
+                    burst: if rate > 0.0 { rate.ceil() as u32 } else { 1 },
+                },
+                shutdown_grace: Duration::from_secs(5),
+            },
+            Some(&mut registry),
+        );
+        let (triggers, trigger_rx) = Triggers::new();
+        let (writer, writer_task) = StatusWriter::new();
+        let shared = Arc::new(Shared {
+            config,
+            clients,
+            caches: Caches::new(),
+            metrics,
+            registry: Arc::new(registry),
+            recorder: Recorder::default(),
+            writer,
+            triggers,
+            gc: GcState::default(),
+            leadership,
+            loads: Mutex::new(HashMap::new()),
+            renders: Mutex::new(HashMap::new()),
+            gateway_seen: Mutex::new(None),
+            reconciles: AtomicU64::new(0),
+            verified: Mutex::new(HashMap::new()),
+        });
+        Ok(Self {
+            shared,
+            parts: Mutex::new(Some(RunParts {
+                elector,
+                lock,
+                controller,
+                trigger_rx,
+                writer_task,
+            })),
+        })
+    }
+
+    /// A cheap handle on the operator's state (statuses, events, metrics, leadership,
+    /// GC approval).
+    #[must_use]
+    pub fn handle(&self) -> OperatorHandle {
+        OperatorHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The HTTP API (see [`crate::api`]); serve it yourself when `config.listen` is
+    /// `None`, or merge it into a larger router.
+    pub fn api_router(&self) -> axum::Router {
+        crate::api::router(self.handle())
+    }
+
+    /// Runs until `shutdown` is cancelled: watches, leader election, the controller
+    /// (while leader), garbage collection (while leader), the status writer and, when
+    /// `config.listen` is set, the HTTP API. On shutdown the leader lock is released.
+    /// Call it once.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyRunning`] on a second call, [`Error::Listen`] when the API cannot
+    /// bind, [`Error::TaskFailed`] when a background task panicked (everything is
+    /// stopped then).
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<()> {
+        let parts = self.parts.lock().take().ok_or(Error::AlreadyRunning)?;
+        let RunParts {
+            elector,
+            lock,
+            controller,
+            trigger_rx,
+            writer_task,
+        } = parts;
+        let s = self.shared.clone();
+        let stop = shutdown.child_token();
+        let listener = match s.config.listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| Error::Listen { addr, source })?,
+            ),
+            None => None,
+        };
+
+        let mut tasks: JoinSet<&'static str> = JoinSet::new();
+        let elector_task = tokio::spawn(elector.run(stop.clone()));
+        {
+            let metrics = s.metrics.clone();
+            tasks.spawn(async move {
+                writer_task.run(lock, metrics).await;
+                "status-writer"
+            });
+        }
+        spawn_watches(&s, &mut tasks);
+        {
+            let s2 = s.clone();
+            let rx = s.leadership.clone();
+            tasks.spawn(async move {
+                gc::run(s2, rx).await;
+                "garbage-collector"
+            });
+        }
+        {
+            let s2 = s.clone();
+            let mut rx = s.leadership.clone();
+            tasks.spawn(async move {
+                loop {
+                    let leader = rx.borrow_and_update().is_leader();
+                    s2.metrics.leader.set(i64::from(leader));
+                    if !leader {
+                        // Our unseen writes belong to the term that ended.
+                        s2.caches.statuses.clear_written();
+                        s2.caches.service_defaults.clear_overlay();
+                        s2.caches.service_intentions.clear_overlay();
+                        s2.caches.http_routes.clear_overlay();
+                        s2.caches.nomad.clear_overlay();
+                    }
+                    if rx.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            });
+        }
+        if let Some(listener) = listener {
+            let router = self.api_router();
+            let stop2 = stop.clone();
+            tasks.spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stop2.cancelled().await })
+                    .await;
+                if let Err(error) = served {
+                    tracing::error!(%error, "HTTP API server failed");
+                }
+                std::future::pending::<()>().await;
+                "http-api"
+            });
+        }
+
+        let specs = s.caches.specs.clone();
+        let ctx = Arc::new(Context::with_recorder(s.clone(), s.recorder.clone()));
+        let triggers = futures::stream::unfold(trigger_rx, |mut rx| async move {
+            rx.recv().await.map(|k| (k, rx))
+        });
+        let controller = controller
+            .with_leadership(s.leadership.clone())
+            .triggers(triggers)
+            .resync_on_leadership(move || specs.keys())
+            .run(
+                crate::reconcile::reconcile,
+                |_key: &String, _error: &crate::reconcile::ReconcileError, _ctx| Action::backoff(),
+                ctx,
+                stop.clone(),
+            );
+        let mut failure = None;
+        tokio::pin!(controller);
+        tokio::select! {
+            () = &mut controller => {}
+            ended = tasks.join_next() => {
+                // Background tasks run until they are aborted: one that panicked, or
+                // that ended before shutdown, has failed.
+                let stopping = stop.is_cancelled();
+                failure = match ended {
+                    Some(Err(e)) if e.is_panic() || !stopping => Some(Error::TaskFailed {
+                        task: "background",
+                        message: panic_message(e),
+                    }),
+                    Some(Ok(task)) if !stopping => Some(Error::TaskFailed {
+                        task,
+                        message: "ended unexpectedly".to_owned(),
+                    }),
+                    _ => None,
+                };
+                stop.cancel();
+                controller.await;
+            }
+        }
+        stop.cancel();
+        // Let the elector release the lock (bounded), then stop everything else.
+        match tokio::time::timeout(Duration::from_secs(5), elector_task).await {
+            Ok(Err(e)) if failure.is_none() => {
+                failure = Some(Error::TaskFailed {
+                    task: "leader-elector",
+                    message: panic_message(e),
+                });
+            }
+            _ => {}
+        }
+        tasks.abort_all();
+        while let Some(r) = tasks.join_next().await {
+            if let Err(e) = r
+                && e.is_panic()
+                && failure.is_none()
+            {
+                failure = Some(Error::TaskFailed {
+                    task: "background",
+                    message: panic_message(e),
+                });
+            }
+        }
+        s.metrics.leader.set(0);
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    if e.is_cancelled() {
+        return "cancelled".to_owned();
+    }
+    match e.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panicked".to_owned()),
+        Err(_) => "failed".to_owned(),
+    }
+}
+
+fn spawn_watches(s: &Arc<Shared>, tasks: &mut JoinSet<&'static str>) {
+    let cfg = &s.config;
+    let consul = s.clients.consul.clone();
+    let wait = cfg.watch_wait;
+    // Every answer of a list watch is the whole list (10,000 specs are megabytes), so
+    // lists are rate-limited: specs drive the work and stay quick; statuses are our own
+    // writes (the leader keeps what it wrote) and may lag; the rest may lag a little
+    // (our own writes are overlaid until seen).
+    let watcher_config = WatcherConfig::default();
+    let limited = |rate: f64, burst: u32| WatcherConfig {
+        max_list_rate: rate,
+        list_burst: burst,
+        ..WatcherConfig::default()
+    };
+    let c = &s.caches;
+    {
+        let cache = c.specs.clone();
+        let source = ConsulKvSource::new(consul.clone(), cfg.specs_prefix()).wait(wait);
+        let (prefix, wc, t, n) = (
+            cfg.specs_prefix(),
+            watcher_config.clone(),
+            s.triggers.clone(),
+            c.names.clone(),
+        );
+        tasks.spawn(async move {
+            cache.run(prefix, source, wc, t, n).await;
+            "spec-watch"
+        });
+    }
+    {
+        let cache = c.statuses.clone();
+        let source = ConsulKvSource::new(consul.clone(), cfg.status_prefix()).wait(wait);
+        let (prefix, wc, t, l) = (
+            cfg.status_prefix(),
+            limited(0.5, 2),
+            s.triggers.clone(),
+            s.leadership.clone(),
+        );
+        tasks.spawn(async move {
+            cache.run(prefix, source, wc, t, l).await;
+            "status-watch"
+        });
+    }
+    for cache in [&c.service_defaults, &c.service_intentions, &c.http_routes] {
+        let cache = cache.clone();
+        let source = ConsulConfigEntrySource::new(consul.clone(), cache.kind()).wait(wait);
+        let (wc, t, n) = (limited(2.0, 3), s.triggers.clone(), c.names.clone());
+        tasks.spawn(async move {
+            cache.run(source, wc, t, n).await;
+            "config-entry-watch"
+        });
+    }
+    {
+        let cache = c.nomad.clone();
+        let source = crate::cache::nomad::JobListSource::new(
+            s.clients.nomad.clone(),
+            wait.min(Duration::from_secs(300)),
+        );
+        let (wc, t) = (limited(2.0, 3), s.triggers.clone());
+        tasks.spawn(async move {
+            cache.run_list(source, wc, t).await;
+            "nomad-job-watch"
+        });
+    }
+    {
+        let cache = c.nomad.clone();
+        let (client, t) = (s.clients.nomad.clone(), s.triggers.clone());
+        tasks.spawn(async move {
+            cache.run_events(client, t).await;
+            "nomad-event-stream"
+        });
+    }
+    {
+        let cache = c.vault.clone();
+        let (client, mount, interval, checks, t, n) = (
+            s.clients.vault.clone(),
+            cfg.jwt_auth_mount.clone(),
+            cfg.vault_poll_interval,
+            cfg.vault_checks_per_poll,
+            s.triggers.clone(),
+            c.names.clone(),
+        );
+        tasks.spawn(async move {
+            cache.run(client, mount, interval, checks, t, n).await;
+            "vault-poll"
+        });
+    }
+}
+
+/// A cheap, cloneable handle on a running (or not yet running) operator: statuses,
+/// events, metrics, leadership and GC approval. Shared with the HTTP API.
+#[derive(Clone)]
+pub struct OperatorHandle {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for OperatorHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OperatorHandle")
+            .field("prefix", &self.shared.config.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OperatorHandle {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &OperatorConfig {
+        &self.shared.config
+    }
+
+    /// The current status document of a spec key (`<ns>/<name>`), as written (or as
+    /// this leader last wrote it).
+    #[must_use]
+    pub fn status(&self, key: &str) -> Option<StatusDoc> {
+        self.shared
+            .caches
+            .statuses
+            .current(key)
+            .map(|d| (*d).clone())
+    }
+
+    /// Every spec status document, by key (the GC document excluded): those stored and
+    /// those this leader wrote since.
+    #[must_use]
+    pub fn statuses(&self) -> Vec<(String, StatusDoc)> {
+        let statuses = &self.shared.caches.statuses;
+        let mut keys: std::collections::BTreeSet<String> = statuses.keys().into_iter().collect();
+        keys.extend(self.shared.caches.specs.keys());
+        keys.remove(gc::GC_STATUS_KEY);
+        keys.into_iter()
+            .filter_map(|k| {
+                let doc = statuses.current(&k)?;
+                Some((k, (*doc).clone()))
+            })
+            .collect()
+    }
+
+    /// Every spec key in the spec cache.
+    #[must_use]
+    pub fn spec_keys(&self) -> Vec<String> {
+        self.shared.caches.specs.keys()
+    }
+
+    /// The event recorder (ring buffer + live followers).
+    #[must_use]
+    pub fn recorder(&self) -> Recorder {
+        self.shared.recorder.clone()
+    }
+
+    /// This instance's metrics registry.
+    #[must_use]
+    pub fn registry(&self) -> Arc<Registry> {
+        self.shared.registry.clone()
+    }
+
+    /// The metrics as Prometheus text (gauges refreshed first).
+    #[must_use]
+    pub fn metrics_text(&self) -> String {
+        self.refresh_gauges();
+        metrics::encode(&self.shared.registry)
+    }
+
+    fn refresh_gauges(&self) {
+        let mut by_phase: HashMap<&'static str, i64> = crate::status::Phase::ALL
+            .iter()
+            .map(|p| (p.as_str(), 0))
+            .collect();
+        for (_, doc) in self.statuses() {
+            *by_phase.entry(doc.phase.as_str()).or_default() += 1;
+        }
+        for (phase, n) in by_phase {
+            self.shared
+                .metrics
+                .specs
+                .get_or_create(&metrics::PhaseLabel {
+                    phase: phase.to_owned(),
+                })
+                .set(n);
+        }
+    }
+
+    /// Follows leadership changes.
+    #[must_use]
+    pub fn leadership(&self) -> watch::Receiver<Leadership> {
+        self.shared.leadership.clone()
+    }
+
+    /// Whether this instance leads now.
+    #[must_use]
+    pub fn is_leader(&self) -> bool {
+        self.shared.leadership.borrow().is_leader()
+    }
+
+    /// Every cache has listed at least once (`/readyz`).
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.shared.caches.all_synced()
+    }
+
+    /// Each cache with whether it is synced and fresh.
+    #[must_use]
+    pub fn cache_health(&self) -> Vec<(&'static str, bool, bool)> {
+        self.shared
+            .caches
+            .health()
+            .into_iter()
+            .map(|h| (h.name(), h.is_synced(), h.is_fresh()))
+            .collect()
+    }
+
+    /// The deletion set garbage collection is blocked on, if any.
+    #[must_use]
+    pub fn gc_blocked(&self) -> Option<BlockedSet> {
+        self.shared.gc.blocked()
+    }
+
+    /// Approves the blocked deletion set with this digest and runs a pass.
+    ///
+    /// # Errors
+    /// [`ApproveError`] when this instance does not lead, nothing is blocked, or the
+    /// digest is another set's.
+    pub fn approve_gc(&self, digest: &str) -> Result<(), ApproveError> {
+        if !self.is_leader() {
+            return Err(ApproveError::NotLeader);
+        }
+        self.shared.gc.approve(digest)?;
+        self.shared.triggers.gc();
+        Ok(())
+    }
+
+    /// Reconciles run so far by this instance (any result).
+    #[must_use]
+    pub fn reconciles(&self) -> u64 {
+        self.shared.reconciles.load(Ordering::Relaxed)
+    }
+
+    /// How many spec keys this process has fully checked against the live objects at
+    /// their current generation (every key counts once the operator has caught up).
+    #[must_use]
+    pub fn verified(&self) -> usize {
+        let specs = &self.shared.caches.specs;
+        self.shared
+            .verified
+            .lock()
+            .iter()
+            .filter(|(k, g)| specs.get(k).is_some_and(|e| e.generation == **g))
+            .count()
+    }
+
+    /// Queues a spec key for reconciliation now.
+    pub fn enqueue(&self, key: &str) {
+        self.shared.triggers.key(key);
+    }
+}

@@ -1,0 +1,681 @@
+//! `reconcile(key)`: level-triggered, reads the whole truth for the key each time and
+//! moves it one idempotent step toward the spec.
+//!
+//! 1. The spec cache must be synced; a missing key is left to garbage collection.
+//! 2. Load and validate (guardrails included); the KV key must equal
+//!    `metadata.namespace/metadata.name`. Invalid → status `Invalid`, no writes.
+//! 3. Replicas from the scaling windows at "now"; render; requeue at the next boundary.
+//! 4. Live objects from the caches (direct reads when a cache is stale). A key whose
+//!    last status describes this very rendering is trusted where the caches say nothing
+//!    changed (the job's `JobModifyIndex`, listed Vault names), so a converged key costs
+//!    no read at all.
+//! 5. Any desired object owned by someone else → `Conflict`, no writes.
+//! 6. The plan (see [`crate::plan`]) is applied in order with CAS; a failed step stops
+//!    the rest. Objects to create are first read directly, all at once (caches lag): one
+//!    that exists is a conflict, or our own write the watch has not shown; either way
+//!    nothing is written. Vault objects are re-read right before an update (no CAS
+//!    there).
+//! 7. A converged key writes nothing, not even its status.
+//! 8. Drift (an object that matched this generation now differs) is reported as a
+//!    `Drift` event naming the fields, then repaired.
+//! 9. The status is written through the batching, fenced status writer when it changed.
+
+mod apply;
+mod describe;
+mod gather;
+mod render;
+
+use std::collections::BTreeSet;
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use steward_hashi::QueryOptions;
+use steward_hashi::nomad::Job;
+use steward_render::names::{self, SpecKey};
+use steward_render::{FieldChange, ObjectKind, ObjectRef};
+use steward_runtime::{Action, Context, EventType, Lease};
+use tokio::time::Instant;
+
+use crate::cache::nomad::{CachedJob, job_key};
+use crate::operator::Shared;
+use crate::plan::{self, Step, StepKind, owner_of_body};
+use crate::rollout::{JobState, RevertCheck, reverted, rollout};
+use crate::status::{
+    self, ConditionStatus, EventDoc, ObjectState, Phase, Rollout, StatusDoc, StatusInput, Verdict,
+};
+use crate::writer::{StatusOp, WriteError};
+
+use apply::{execute, preflight};
+pub(crate) use describe::describe_spec;
+use gather::{Trust, gather};
+pub(crate) use render::CachedRender;
+use render::{Rendered, render_spec};
+
+/// How long to wait for the watch to show our own write before looking again.
+const SHORT_REQUEUE: Duration = Duration::from_millis(100);
+/// How long to wait for a cache that has not synced yet (a server may be down at start:
+/// do not spin).
+const SYNC_REQUEUE: Duration = Duration::from_secs(1);
+/// When a pre-flight read found a clash the watches have not shown yet, look again once
+/// they had time to (the watch event then triggers anyway).
+const PREFLIGHT_REQUEUE: Duration = Duration::from_secs(1);
+/// Safety net while a deployment runs (deployment events normally wake the key).
+const PROGRESS_REQUEUE: Duration = Duration::from_secs(30);
+/// Why a reconcile failed (the key is retried with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// A request to Consul, Nomad or Vault failed.
+    #[error("{object}: request failed")]
+    Api {
+        /// The object (`nomad-job shop/web`).
+        object: String,
+        /// The cause.
+        #[source]
+        source: steward_hashi::Error,
+    },
+    /// A check-and-set write lost a race (someone changed the object meanwhile).
+    #[error("{object}: changed concurrently (check-and-set lost); retrying")]
+    CasLost {
+        /// The object.
+        object: String,
+    },
+    /// The Nomad namespace of the job does not exist and may not be created.
+    #[error(
+        "Nomad namespace {namespace:?} does not exist: create it (`nomad namespace apply {namespace}`) or enable create_nomad_namespaces"
+    )]
+    NamespaceMissing {
+        /// The namespace.
+        namespace: String,
+    },
+    /// The edge gateway routes attach to does not exist.
+    #[error(
+        "edge gateway {kind} {name:?} does not exist: create it (Steward attaches routes to it but does not own it)"
+    )]
+    GatewayMissing {
+        /// Gateway kind.
+        kind: String,
+        /// Gateway name.
+        name: String,
+    },
+    /// Right before writing, the object turned out to be owned by someone else.
+    #[error("{object}: {message}")]
+    Conflict {
+        /// The object.
+        object: String,
+        /// Who owns it.
+        message: String,
+    },
+    /// The status could not be written.
+    #[error("status of {key}")]
+    Status {
+        /// The key.
+        key: String,
+        /// The cause.
+        #[source]
+        source: WriteError,
+    },
+}
+
+/// `error: cause: cause...` on one line (for status messages and events).
+#[must_use]
+pub fn chain(error: &(dyn StdError + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut cur = error.source();
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
+}
+
+fn describe(o: &ObjectRef, key: &SpecKey) -> String {
+    match o.kind {
+        ObjectKind::NomadJob => format!("{} {}/{}", o.kind, names::nomad_namespace(key), o.name),
+        _ => format!("{} {}", o.kind, o.name),
+    }
+}
+
+fn api(object: String) -> impl FnOnce(steward_hashi::Error) -> ReconcileError {
+    move |source| ReconcileError::Api { object, source }
+}
+
+/// Events recorded during one reconcile, also kept for the status document.
+struct Events<'a> {
+    key: &'a str,
+    shared: &'a Shared,
+    docs: Vec<EventDoc>,
+}
+
+impl Events<'_> {
+    fn record(&mut self, type_: EventType, reason: &str, message: String, object: Option<String>) {
+        let e = self
+            .shared
+            .recorder
+            .record(self.key, type_, reason, message, object);
+        self.docs.push(EventDoc::from(&e));
+    }
+}
+
+/// The reconcile entry point given to the controller.
+///
+/// # Errors
+/// [`ReconcileError`] when a step or the status write failed (retried with backoff).
+pub(crate) async fn reconcile(
+    key: String,
+    ctx: Arc<Context<Arc<Shared>>>,
+    lease: Lease,
+) -> Result<Action, ReconcileError> {
+    let shared = ctx.data().clone();
+    let started = Instant::now();
+    let result = run(&shared, &key, &lease).await;
+    shared
+        .reconciles
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let label = match &result {
+        Ok(_) => "ok",
+        Err(ReconcileError::CasLost { .. }) => "conflict_retry",
+        Err(_) => "error",
+    };
+    shared
+        .metrics
+        .reconciled(label, started.elapsed().as_secs_f64());
+    if let Err(error) = &result {
+        tracing::debug!(%key, error = %chain(error), "reconcile failed");
+    }
+    result
+}
+
+fn summarise(changes: &[FieldChange]) -> String {
+    const SHOWN: usize = 5;
+    let mut parts: Vec<String> = changes
+        .iter()
+        .take(SHOWN)
+        .map(ToString::to_string)
+        .collect();
+    if changes.len() > SHOWN {
+        parts.push(format!("and {} more", changes.len() - SHOWN));
+    }
+    parts.join("; ")
+}
+
+fn only_count(changes: &[FieldChange]) -> bool {
+    !changes.is_empty() && changes.iter().all(|c| c.path.ends_with(".Count"))
+}
+
+async fn run(shared: &Arc<Shared>, key: &str, lease: &Lease) -> Result<Action, ReconcileError> {
+    let caches = &shared.caches;
+    if !caches.specs.health().is_synced() || !caches.statuses.health().is_synced() {
+        return Ok(Action::requeue(SYNC_REQUEUE));
+    }
+    let Some(entry) = caches.specs.get(key) else {
+        return Ok(Action::await_change());
+    };
+    let generation = entry.generation;
+    let stored = caches.statuses.current(key);
+    let mut events = Events {
+        key,
+        shared,
+        docs: Vec::new(),
+    };
+    let now = jiff::Timestamp::now();
+    let rendered = render_spec(shared, key, generation, &entry.text, now);
+    let (spec_key, desired, replicas, next_change, batch) = match rendered {
+        Rendered::Invalid(message, diagnostics) => {
+            let input = StatusInput {
+                generation,
+                spec_hash: None,
+                replicas: None,
+                next_scaling_change: None,
+                job_modify_index: None,
+                verdict: Verdict::Invalid {
+                    message,
+                    diagnostics,
+                },
+            };
+            write_status(shared, key, lease, &input, stored.as_deref(), &mut events).await?;
+            return Ok(Action::await_change());
+        }
+        Rendered::Ok {
+            key,
+            desired,
+            replicas,
+            next_change,
+            batch,
+        } => (key, desired, replicas, next_change, batch),
+    };
+    let trust = Trust::of(stored.as_deref(), generation, &desired.hash, replicas);
+    let Some((live, pending)) = gather(shared, &spec_key, &desired, trust).await? else {
+        return Ok(Action::requeue(SYNC_REQUEUE));
+    };
+    let base = |verdict, job_modify_index| StatusInput {
+        generation,
+        spec_hash: Some(desired.hash.clone()),
+        replicas: Some(replicas),
+        next_scaling_change: next_change,
+        job_modify_index,
+        verdict,
+    };
+    let requeue = scaling_requeue(next_change, now);
+
+    let conflicts = plan::conflicts(&spec_key, &desired, &live);
+    if !conflicts.is_empty() {
+        let input = base(
+            Verdict::Conflict {
+                conflicts,
+                objects: desired.objects(),
+            },
+            None,
+        );
+        write_status(shared, key, lease, &input, stored.as_deref(), &mut events).await?;
+        return Ok(requeue.unwrap_or_else(Action::await_change));
+    }
+
+    let mut plan = plan::plan(&spec_key, &desired, &live, &shared.config.jwt_auth_mount);
+    let jkey = job_key(
+        &names::nomad_namespace(&spec_key),
+        &names::job_id(&spec_key),
+    );
+    let job_ref = ObjectRef {
+        kind: ObjectKind::NomadJob,
+        name: desired.nomad_job.id.clone(),
+    };
+    // What the status will record as the job's verified `JobModifyIndex`.
+    let mut job_index = match (&live.job, live.job_verified) {
+        (_, Some(index)) => Some(index),
+        (Some(j), None) if plan.in_sync.contains(&job_ref) => Some(j.view.job_modify_index),
+        _ => None,
+    };
+    let mut held: Option<String> = None;
+    if let (Some(pos), Some(live_job)) = (
+        plan.steps
+            .iter()
+            .position(|s| s.object == job_ref && s.kind == StepKind::Update),
+        live.job.as_deref(),
+    ) && let Some(message) = revert_hold(shared, &jkey, &desired.hash, live_job).await?
+    {
+        plan.steps.remove(pos);
+        held = Some(message);
+    }
+    if plan.steps.iter().any(|s| pending.contains(&s.object)) {
+        // The watch has not shown our last write of an object that needs another one:
+        // its index is unknown, so wait for it.
+        return Ok(Action::requeue(SHORT_REQUEUE));
+    }
+    let creates: Vec<&Step> = plan
+        .steps
+        .iter()
+        .filter(|s| s.kind == StepKind::Create)
+        .collect();
+    if !creates.is_empty() {
+        let found = preflight(shared, &spec_key, &creates).await?;
+        let foreign: Vec<(ObjectRef, String)> = found
+            .iter()
+            .filter(|(_, owner)| owner.as_ref() != Some(&spec_key))
+            .map(|(o, owner)| (o.clone(), plan::owner_message(owner.as_ref())))
+            .collect();
+        if !foreign.is_empty() {
+            let input = base(
+                Verdict::Conflict {
+                    conflicts: foreign,
+                    objects: desired.objects(),
+                },
+                None,
+            );
+            write_status(shared, key, lease, &input, stored.as_deref(), &mut events).await?;
+            return Ok(Action::requeue(PREFLIGHT_REQUEUE));
+        }
+        if !found.is_empty() {
+            // Ours after all (a write the watch has not shown yet): look again shortly.
+            return Ok(Action::requeue(SHORT_REQUEUE));
+        }
+    }
+
+    let previous = stored
+        .as_deref()
+        .filter(|s| s.observed_generation == generation);
+    let mut results: Vec<(ObjectRef, ObjectState, Option<String>)> = plan
+        .in_sync
+        .iter()
+        .map(|o| (o.clone(), ObjectState::Synced, None))
+        .collect();
+    if let Some(message) = &held {
+        results.push((job_ref.clone(), ObjectState::Pending, Some(message.clone())));
+    }
+    let mut failure: Option<ReconcileError> = None;
+    let mut job_written = false;
+    for step in &plan.steps {
+        if failure.is_some() {
+            let state = if step.kind == StepKind::Delete {
+                continue;
+            } else {
+                ObjectState::Pending
+            };
+            results.push((step.object.clone(), state, None));
+            continue;
+        }
+        report_drift(&mut events, &spec_key, step, previous, replicas);
+        match execute(shared, &spec_key, step, &live).await {
+            Ok(applied) => {
+                let state = applied.state;
+                if step.object == job_ref {
+                    job_index = applied.job_modify_index;
+                    if state != ObjectState::Synced {
+                        job_written = true;
+                    }
+                }
+                let (reason, verb) = match state {
+                    ObjectState::Created => ("Created", "created"),
+                    ObjectState::Updated => ("Updated", "updated"),
+                    ObjectState::Deleted => ("Deleted", "deleted"),
+                    _ => ("", ""),
+                };
+                if !reason.is_empty() {
+                    let object = describe(&step.object, &spec_key);
+                    let detail = if step.changes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", summarise(&step.changes))
+                    };
+                    events.record(
+                        EventType::Normal,
+                        reason,
+                        format!("{object} {verb}{detail}"),
+                        Some(object),
+                    );
+                }
+                if state != ObjectState::Deleted {
+                    results.push((step.object.clone(), state, None));
+                }
+            }
+            Err(error) => {
+                let object = describe(&step.object, &spec_key);
+                let text = chain(&error);
+                // A retry that fails the same way is not news (and must not rewrite the
+                // status on every backoff step).
+                let repeated = stored
+                    .as_deref()
+                    .is_some_and(|s| s.phase == Phase::Error && s.message.ends_with(text.as_str()));
+                if !repeated {
+                    events.record(
+                        EventType::Warning,
+                        "ApplyFailed",
+                        text.clone(),
+                        Some(object),
+                    );
+                }
+                let state = if matches!(error, ReconcileError::Conflict { .. }) {
+                    ObjectState::Conflict
+                } else {
+                    ObjectState::Error
+                };
+                if step.kind != StepKind::Delete {
+                    results.push((step.object.clone(), state, Some(text)));
+                }
+                failure = Some(error);
+            }
+        }
+    }
+    // Objects in apply order, as the spec lists them.
+    let order = desired.objects();
+    results.sort_by_key(|(o, _, _)| order.iter().position(|x| x == o).unwrap_or(usize::MAX));
+
+    let rollout_state = match (&held, job_written) {
+        (Some(m), _) => Rollout::Reverted(m.clone()),
+        (None, true) => Rollout::Pending,
+        (None, false) => {
+            let state = match caches.nomad.job(&jkey) {
+                CachedJob::Job(j) | CachedJob::Written(j) => Some(JobState::of(&j)),
+                _ => live
+                    .job
+                    .as_deref()
+                    .map(JobState::of)
+                    .or(live.job_verified.map(|index| JobState {
+                        job_modify_index: index,
+                        version: None,
+                        stable: false,
+                        stop: false,
+                    })),
+            };
+            let available_before = previous.is_some_and(|p| {
+                p.condition(status::AVAILABLE)
+                    .is_some_and(|c| c.status == ConditionStatus::True)
+            });
+            rollout(
+                state,
+                &caches.nomad.deployments(&jkey),
+                batch,
+                available_before,
+            )
+        }
+    };
+    let input = base(
+        Verdict::Applied {
+            objects: results,
+            failure: failure.as_ref().map(|e| chain(e)),
+            rollout: rollout_state,
+        },
+        job_index,
+    );
+    let doc = write_status(shared, key, lease, &input, stored.as_deref(), &mut events).await?;
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    let mut action = requeue.unwrap_or_else(Action::await_change);
+    if doc.phase == Phase::Progressing {
+        action = match action {
+            Action::Requeue(d) => Action::requeue(d.min(PROGRESS_REQUEUE)),
+            _ => Action::requeue(PROGRESS_REQUEUE),
+        };
+    }
+    Ok(action)
+}
+
+fn scaling_requeue(next: Option<jiff::Timestamp>, now: jiff::Timestamp) -> Option<Action> {
+    let next = next?;
+    let nanos = next.as_nanosecond().saturating_sub(now.as_nanosecond());
+    let wait = Duration::from_nanos(u64::try_from(nanos).unwrap_or(0)) + Duration::from_millis(50);
+    Some(Action::requeue(wait))
+}
+
+fn report_drift(
+    events: &mut Events<'_>,
+    key: &SpecKey,
+    step: &Step,
+    previous: Option<&StatusDoc>,
+    replicas: u32,
+) {
+    let Some(prev) = previous else { return };
+    let was_ok = prev
+        .object_state(step.object.kind.as_str(), &step.object.name)
+        .is_some_and(|s| {
+            matches!(
+                s,
+                ObjectState::Synced | ObjectState::Created | ObjectState::Updated
+            )
+        });
+    if !was_ok || step.kind == StepKind::Delete {
+        return;
+    }
+    let object = describe(&step.object, key);
+    if step.object.kind == ObjectKind::NomadJob
+        && only_count(&step.changes)
+        && prev.replicas != Some(replicas)
+    {
+        events.record(
+            EventType::Normal,
+            "Scaled",
+            format!(
+                "{object}: the scaling window asks for {replicas} replicas (was {})",
+                prev.replicas
+                    .map_or_else(|| "unset".to_owned(), |r| r.to_string())
+            ),
+            Some(object),
+        );
+        return;
+    }
+    let message = match step.kind {
+        StepKind::Create => format!("{object} was deleted outside Steward; recreating it"),
+        _ => format!(
+            "{object} drifted from the spec ({}); reverting it",
+            summarise(&step.changes)
+        ),
+    };
+    events.record(EventType::Warning, "Drift", message, Some(object));
+}
+
+/// Whether the job update must be held because Nomad reverted the spec's version.
+async fn revert_hold(
+    shared: &Shared,
+    jkey: &str,
+    desired_hash: &str,
+    live: &Job,
+) -> Result<Option<String>, ReconcileError> {
+    let cache = &shared.caches.nomad;
+    let deployments = cache.deployments(jkey);
+    if !deployments.iter().any(|d| d.status == "failed") {
+        return Ok(None);
+    }
+    for _ in 0..2 {
+        match reverted(desired_hash, live, &deployments, |v| {
+            cache.version_hash(jkey, v)
+        }) {
+            RevertCheck::NotReverted => return Ok(None),
+            RevertCheck::Reverted(m) => return Ok(Some(m)),
+            RevertCheck::NeedVersion(_) => {
+                let r = shared
+                    .clients
+                    .nomad
+                    .job_versions(
+                        &live.view.id,
+                        false,
+                        &QueryOptions::new().namespace(live.view.namespace.clone()),
+                    )
+                    .await
+                    .map_err(api(format!("nomad-job {jkey}")))?;
+                let versions = r.value.map(|v| v.versions).unwrap_or_default();
+                cache.store_version_hashes(jkey, &versions);
+                // Versions Nomad no longer keeps have no hash we could compare.
+                let known: BTreeSet<u64> = versions.iter().map(|v| v.view.version).collect();
+                for d in &deployments {
+                    if !known.contains(&d.job_version) {
+                        cache.store_version_hash(jkey, d.job_version, None);
+                    }
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Computes, completes and (when changed) writes the status; returns the document.
+async fn write_status(
+    shared: &Shared,
+    key: &str,
+    lease: &Lease,
+    input: &StatusInput,
+    stored: Option<&StatusDoc>,
+    events: &mut Events<'_>,
+) -> Result<Arc<StatusDoc>, ReconcileError> {
+    let computed = status::compute(input);
+    let stored_phase = stored.map(|s| (s.phase, s.observed_generation, s.message.as_str()));
+    let changed_phase = stored_phase.is_none_or(|(p, g, m)| {
+        p != computed.phase
+            || (matches!(p, Phase::Invalid | Phase::Conflict)
+                && (g != computed.observed_generation || m != computed.message))
+    });
+    if changed_phase {
+        let (type_, reason) = match computed.phase {
+            Phase::Synced => (EventType::Normal, "Synced"),
+            Phase::Progressing => (EventType::Normal, "Progressing"),
+            Phase::Pending => (EventType::Normal, "Pending"),
+            Phase::Degraded => (EventType::Warning, "Degraded"),
+            Phase::Invalid => (EventType::Warning, "InvalidSpec"),
+            Phase::Conflict => (EventType::Warning, "Conflict"),
+            Phase::Blocked => (EventType::Warning, "Blocked"),
+            Phase::Error => (EventType::Warning, "Error"),
+        };
+        events.record(type_, reason, computed.message.clone(), None);
+    }
+    let doc = status::finalize(computed, stored, &events.docs, jiff::Timestamp::now());
+    let doc = Arc::new(doc);
+    shared
+        .verified
+        .lock()
+        .insert(key.to_owned(), input.generation);
+    if !status::needs_write(&doc, stored) {
+        return Ok(doc);
+    }
+    let value = serde_json::to_vec(&*doc).unwrap_or_default();
+    let full_key = format!("{}{key}", shared.config.status_prefix());
+    let index = shared
+        .writer
+        .write(
+            StatusOp::Set {
+                key: full_key,
+                value,
+            },
+            lease.fence(),
+        )
+        .await
+        .map_err(|source| ReconcileError::Status {
+            key: key.to_owned(),
+            source,
+        })?;
+    shared
+        .caches
+        .statuses
+        .record_written(key, index, Some(doc.clone()));
+    Ok(doc)
+}
+
+/// The owner of a config entry or job body as a string (for the API and GC).
+#[must_use]
+pub fn owner_string(body: &Value) -> Option<String> {
+    owner_of_body(body).map(|k| k.to_string())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_chains_read_on_one_line_without_repeats() {
+        let e = ReconcileError::Status {
+            key: "a/b".into(),
+            source: WriteError::Fenced,
+        };
+        assert_eq!(
+            chain(&e),
+            "status of a/b: not written: this instance no longer holds the leader lock"
+        );
+    }
+
+    #[test]
+    fn count_only_changes_are_scaling() {
+        let c = |p: &str| FieldChange {
+            path: p.into(),
+            desired: None,
+            live: None,
+        };
+        assert!(only_count(&[c("TaskGroups[web].Count")]));
+        assert!(!only_count(&[c("TaskGroups[web].Count"), c("Meta")]));
+        assert!(!only_count(&[]));
+    }
+
+    #[test]
+    fn scaling_requeues_just_after_the_boundary() {
+        let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let next: jiff::Timestamp = "2026-01-01T00:01:00Z".parse().unwrap();
+        assert_eq!(
+            scaling_requeue(Some(next), now),
+            Some(Action::requeue(Duration::from_millis(60_050)))
+        );
+        assert_eq!(scaling_requeue(None, now), None);
+    }
+}

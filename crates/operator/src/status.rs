@@ -1,0 +1,777 @@
+//! The status document written at `<prefix>/status/<ns>/<name>`, and the pure functions
+//! that compute it from a reconcile's outcome and decide whether it changed.
+//!
+//! JSON shape (camelCase):
+//!
+//! ```json
+//! {"observedGeneration": 42, "phase": "Synced", "message": "all objects converged",
+//!  "specHash": "…", "replicas": 3,
+//!  "conditions": [{"type": "Accepted", "status": "True", "reason": "Valid",
+//!                  "message": "…", "lastTransitionTime": "2026-…Z"}],
+//!  "objects": [{"kind": "nomad-job", "name": "web", "state": "Synced"}],
+//!  "diagnostics": [{"line": 3, "column": 5, "path": "spec.image", "message": "…", …}],
+//!  "events": [{"time": "…", "type": "Warning", "reason": "Drift", "message": "…"}]}
+//! ```
+//!
+//! A document is rewritten only when its content changed: a condition keeps its
+//! `lastTransitionTime` while its status stays the same, object states of the same
+//! generation stay as they were (`Created` stays `Created` until the spec changes), and the
+//! event list only changes when a reconcile records an event.
+
+use serde::{Deserialize, Serialize};
+use steward_render::ObjectRef;
+
+/// How many events a status document keeps.
+pub const STATUS_EVENTS: usize = 10;
+
+/// The phase of one spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Phase {
+    /// Accepted, nothing decided yet (caches syncing, first pass pending).
+    Pending,
+    /// Writes done, the deployment is running.
+    Progressing,
+    /// Every object converged and the workload is available.
+    Synced,
+    /// The deployment failed (or Nomad reverted it).
+    Degraded,
+    /// The document is invalid or violates the guardrails: nothing is written.
+    Invalid,
+    /// An object the spec needs exists and is not owned by it: nothing is written.
+    Conflict,
+    /// Waiting for an explicit approval (the GC guard).
+    Blocked,
+    /// A write failed; retried with backoff.
+    Error,
+}
+
+impl Phase {
+    /// Every phase, in declaration order.
+    pub const ALL: [Phase; 8] = [
+        Phase::Pending,
+        Phase::Progressing,
+        Phase::Synced,
+        Phase::Degraded,
+        Phase::Invalid,
+        Phase::Conflict,
+        Phase::Blocked,
+        Phase::Error,
+    ];
+
+    /// The phase name (`Synced`...).
+    #[must_use]
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::Progressing => "Progressing",
+            Phase::Synced => "Synced",
+            Phase::Degraded => "Degraded",
+            Phase::Invalid => "Invalid",
+            Phase::Conflict => "Conflict",
+            Phase::Blocked => "Blocked",
+            Phase::Error => "Error",
+        }
+    }
+}
+
+/// The status of a condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConditionStatus {
+    /// Holds.
+    True,
+    /// Does not hold.
+    False,
+    /// Not known (an earlier step did not get that far).
+    Unknown,
+}
+
+/// One condition (`Accepted`, `ResourcesSynced`, `Available`, `Degraded`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// Condition type.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Whether it holds.
+    pub status: ConditionStatus,
+    /// A CamelCase reason.
+    pub reason: String,
+    /// A message for people.
+    pub message: String,
+    /// When `status` last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<jiff::Timestamp>,
+}
+
+/// What happened to one object in the current generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectState {
+    /// Matches the spec; nothing was written for this generation.
+    Synced,
+    /// Created for this generation.
+    Created,
+    /// Updated for this generation (or repaired after drift).
+    Updated,
+    /// Deleted (no longer part of the spec).
+    Deleted,
+    /// Exists and is owned by someone else.
+    Conflict,
+    /// Not reached (an earlier step failed, or the spec is not applied).
+    Pending,
+    /// The write failed.
+    Error,
+}
+
+/// One owned object in the status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectStatus {
+    /// Kind (`nomad-job`, `service-defaults`, `vault-policy`...).
+    pub kind: String,
+    /// Name (job ID, entry name, policy or role name).
+    pub name: String,
+    /// State.
+    pub state: ObjectState,
+    /// Details (conflicting owner, error text, changed fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A spec diagnostic as stored in the status (phase `Invalid`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiagnosticDoc {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// JSON path of the offending value (`spec.image`).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+    /// `error` or `warning`.
+    pub severity: String,
+    /// Stable id (`unknown-field`).
+    pub code: String,
+}
+
+impl From<&steward_spec::Diagnostic> for DiagnosticDoc {
+    fn from(d: &steward_spec::Diagnostic) -> Self {
+        Self {
+            line: d.line,
+            column: d.column,
+            path: d.path.clone(),
+            message: d.message.clone(),
+            severity: d.severity.as_str().to_owned(),
+            code: d.code.clone(),
+        }
+    }
+}
+
+/// An event as stored in the status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventDoc {
+    /// When.
+    pub time: jiff::Timestamp,
+    /// `Normal` or `Warning`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// CamelCase reason.
+    pub reason: String,
+    /// Message.
+    pub message: String,
+    /// The object involved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+}
+
+impl From<&steward_runtime::events::Event> for EventDoc {
+    fn from(e: &steward_runtime::events::Event) -> Self {
+        Self {
+            time: e.time,
+            type_: match e.type_ {
+                steward_runtime::EventType::Normal => "Normal",
+                steward_runtime::EventType::Warning => "Warning",
+            }
+            .to_owned(),
+            reason: e.reason.clone(),
+            message: e.message.clone(),
+            object: e.object.clone(),
+        }
+    }
+}
+
+/// The status document of one spec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusDoc {
+    /// The spec generation (KV `ModifyIndex`) this status describes.
+    pub observed_generation: u64,
+    /// Phase.
+    pub phase: Phase,
+    /// One line for people.
+    #[serde(default)]
+    pub message: String,
+    /// The spec hash (absent when invalid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_hash: Option<String>,
+    /// Replicas wanted now (scaling windows applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    /// When the replica count can next change (scaling window boundary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_scaling_change: Option<jiff::Timestamp>,
+    /// The `JobModifyIndex` of the Nomad job as last checked (or written) to match this
+    /// generation: while the job list shows the same index, the job has not changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_modify_index: Option<u64>,
+    /// Conditions.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// Owned objects.
+    #[serde(default)]
+    pub objects: Vec<ObjectStatus>,
+    /// Diagnostics (phase `Invalid` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<DiagnosticDoc>,
+    /// The last events (at most [`STATUS_EVENTS`]).
+    #[serde(default)]
+    pub events: Vec<EventDoc>,
+}
+
+impl StatusDoc {
+    /// The condition of `type_`, if present.
+    #[must_use]
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+
+    /// The state of one object, if listed.
+    #[must_use]
+    pub fn object_state(&self, kind: &str, name: &str) -> Option<ObjectState> {
+        self.objects
+            .iter()
+            .find(|o| o.kind == kind && o.name == name)
+            .map(|o| o.state)
+    }
+}
+
+/// Condition type: the document is valid and passes the guardrails.
+pub const ACCEPTED: &str = "Accepted";
+/// Condition type: every owned object matches the spec.
+pub const RESOURCES_SYNCED: &str = "ResourcesSynced";
+/// Condition type: the latest deployment is successful and healthy (batch: registered).
+pub const AVAILABLE: &str = "Available";
+/// Condition type: the deployment failed or was reverted.
+pub const DEGRADED: &str = "Degraded";
+
+/// A condition without a transition time (set by [`finalize`]).
+#[must_use]
+pub fn condition(type_: &str, status: ConditionStatus, reason: &str, message: &str) -> Condition {
+    Condition {
+        type_: type_.to_owned(),
+        status,
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        last_transition_time: None,
+    }
+}
+
+/// Where the rollout of the job stands (decided from the job and its deployments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rollout {
+    /// A periodic/batch job: registered is all there is.
+    Batch,
+    /// The job is not there (yet).
+    NoJob,
+    /// Registered, no deployment for this version yet.
+    Pending,
+    /// The deployment of the current version is running.
+    Running(String),
+    /// The current version is deployed and healthy.
+    Available(String),
+    /// The deployment of the current version failed.
+    Failed(String),
+    /// The deployment of the spec's version failed and Nomad reverted to an earlier
+    /// version; Steward holds off until the spec changes.
+    Reverted(String),
+}
+
+/// Everything a reconcile decided, as input to [`compute`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// The spec is invalid: nothing written.
+    Invalid {
+        /// One line.
+        message: String,
+        /// Every diagnostic.
+        diagnostics: Vec<DiagnosticDoc>,
+    },
+    /// Some objects are owned by someone else: nothing written.
+    Conflict {
+        /// Each conflicting object with a message naming its owner.
+        conflicts: Vec<(ObjectRef, String)>,
+        /// Every object of the spec.
+        objects: Vec<ObjectRef>,
+    },
+    /// The write plan ran (fully, or up to a failed step).
+    Applied {
+        /// Every object with what happened to it in this pass.
+        objects: Vec<(ObjectRef, ObjectState, Option<String>)>,
+        /// The failed step's error, if one failed.
+        failure: Option<String>,
+        /// The rollout.
+        rollout: Rollout,
+    },
+}
+
+/// Inputs of [`compute`] besides the verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusInput {
+    /// The spec generation.
+    pub generation: u64,
+    /// The spec hash, when it rendered.
+    pub spec_hash: Option<String>,
+    /// Replicas wanted now.
+    pub replicas: Option<u32>,
+    /// Next scaling boundary.
+    pub next_scaling_change: Option<jiff::Timestamp>,
+    /// `JobModifyIndex` of the job known to match (see [`StatusDoc::job_modify_index`]).
+    pub job_modify_index: Option<u64>,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+fn object_status(o: &ObjectRef, state: ObjectState, message: Option<String>) -> ObjectStatus {
+    ObjectStatus {
+        kind: o.kind.as_str().to_owned(),
+        name: o.name.clone(),
+        state,
+        message,
+    }
+}
+
+/// Computes the status document (without events and transition times; see
+/// [`finalize`]).
+#[must_use]
+pub fn compute(input: &StatusInput) -> StatusDoc {
+    use ConditionStatus::{False, True, Unknown};
+    let mut doc = StatusDoc {
+        observed_generation: input.generation,
+        phase: Phase::Pending,
+        message: String::new(),
+        spec_hash: input.spec_hash.clone(),
+        replicas: input.replicas,
+        next_scaling_change: input.next_scaling_change,
+        job_modify_index: input.job_modify_index,
+        conditions: Vec::new(),
+        objects: Vec::new(),
+        diagnostics: Vec::new(),
+        events: Vec::new(),
+    };
+    match &input.verdict {
+        Verdict::Invalid {
+            message,
+            diagnostics,
+        } => {
+            doc.phase = Phase::Invalid;
+            doc.message.clone_from(message);
+            doc.diagnostics.clone_from(diagnostics);
+            doc.conditions = vec![
+                condition(ACCEPTED, False, "InvalidSpec", message),
+                condition(
+                    RESOURCES_SYNCED,
+                    Unknown,
+                    "InvalidSpec",
+                    "nothing is applied",
+                ),
+                condition(AVAILABLE, Unknown, "InvalidSpec", "nothing is applied"),
+                condition(DEGRADED, Unknown, "InvalidSpec", "nothing is applied"),
+            ];
+        }
+        Verdict::Conflict { conflicts, objects } => {
+            let message = conflicts
+                .iter()
+                .map(|(o, why)| format!("{} {}: {why}", o.kind, o.name))
+                .collect::<Vec<_>>()
+                .join("; ");
+            doc.phase = Phase::Conflict;
+            doc.message = format!("not applied: {message}");
+            doc.objects = objects
+                .iter()
+                .map(|o| match conflicts.iter().find(|(c, _)| c == o) {
+                    Some((_, why)) => object_status(o, ObjectState::Conflict, Some(why.clone())),
+                    None => object_status(o, ObjectState::Pending, None),
+                })
+                .collect();
+            doc.conditions = vec![
+                condition(ACCEPTED, True, "Valid", "the spec is valid"),
+                condition(RESOURCES_SYNCED, False, "Conflict", &message),
+                condition(AVAILABLE, Unknown, "Conflict", "nothing is applied"),
+                condition(DEGRADED, Unknown, "Conflict", "nothing is applied"),
+            ];
+        }
+        Verdict::Applied {
+            objects,
+            failure,
+            rollout,
+        } => {
+            doc.objects = objects
+                .iter()
+                .map(|(o, s, m)| object_status(o, *s, m.clone()))
+                .collect();
+            let accepted = condition(ACCEPTED, True, "Valid", "the spec is valid");
+            let (synced, available, degraded, phase, message) = match (failure, rollout) {
+                (Some(error), _) => (
+                    condition(RESOURCES_SYNCED, False, "ApplyFailed", error),
+                    condition(
+                        AVAILABLE,
+                        Unknown,
+                        "ApplyFailed",
+                        "not every object is applied",
+                    ),
+                    condition(
+                        DEGRADED,
+                        Unknown,
+                        "ApplyFailed",
+                        "not every object is applied",
+                    ),
+                    Phase::Error,
+                    format!("apply failed: {error}"),
+                ),
+                (None, Rollout::Reverted(m)) => (
+                    condition(RESOURCES_SYNCED, False, "RolloutReverted", m),
+                    condition(AVAILABLE, True, "RevertedVersionRunning", m),
+                    condition(DEGRADED, True, "AutoReverted", m),
+                    Phase::Degraded,
+                    m.clone(),
+                ),
+                (None, Rollout::Failed(m)) => (
+                    condition(
+                        RESOURCES_SYNCED,
+                        True,
+                        "Applied",
+                        "every object matches the spec",
+                    ),
+                    condition(AVAILABLE, False, "DeploymentFailed", m),
+                    condition(DEGRADED, True, "DeploymentFailed", m),
+                    Phase::Degraded,
+                    m.clone(),
+                ),
+                (None, Rollout::Available(m)) => (
+                    condition(
+                        RESOURCES_SYNCED,
+                        True,
+                        "Applied",
+                        "every object matches the spec",
+                    ),
+                    condition(AVAILABLE, True, "DeploymentSuccessful", m),
+                    condition(DEGRADED, False, "Healthy", "the deployment is healthy"),
+                    Phase::Synced,
+                    "all objects converged and the deployment is healthy".to_owned(),
+                ),
+                (None, Rollout::Batch) => (
+                    condition(
+                        RESOURCES_SYNCED,
+                        True,
+                        "Applied",
+                        "every object matches the spec",
+                    ),
+                    condition(AVAILABLE, True, "Registered", "the batch job is registered"),
+                    condition(DEGRADED, False, "Healthy", "nothing failed"),
+                    Phase::Synced,
+                    "all objects converged".to_owned(),
+                ),
+                (None, Rollout::Running(m)) => (
+                    condition(
+                        RESOURCES_SYNCED,
+                        True,
+                        "Applied",
+                        "every object matches the spec",
+                    ),
+                    condition(AVAILABLE, False, "DeploymentRunning", m),
+                    condition(DEGRADED, False, "Healthy", "nothing failed"),
+                    Phase::Progressing,
+                    m.clone(),
+                ),
+                (None, Rollout::Pending | Rollout::NoJob) => (
+                    condition(
+                        RESOURCES_SYNCED,
+                        True,
+                        "Applied",
+                        "every object matches the spec",
+                    ),
+                    condition(
+                        AVAILABLE,
+                        False,
+                        "DeploymentPending",
+                        "waiting for the deployment to start",
+                    ),
+                    condition(DEGRADED, False, "Healthy", "nothing failed"),
+                    Phase::Progressing,
+                    "waiting for the deployment".to_owned(),
+                ),
+            };
+            doc.phase = phase;
+            doc.message = message;
+            doc.conditions = vec![accepted, synced, available, degraded];
+        }
+    }
+    doc
+}
+
+/// Completes `new` against the `stored` document: carries condition transition times
+/// (set to `now` where the status changed), keeps same-generation object states
+/// (`Created`/`Updated` do not decay to `Synced`), and sets the events to the stored
+/// ones followed by `new_events`, keeping the last [`STATUS_EVENTS`].
+#[must_use]
+pub fn finalize(
+    mut new: StatusDoc,
+    stored: Option<&StatusDoc>,
+    new_events: &[EventDoc],
+    now: jiff::Timestamp,
+) -> StatusDoc {
+    for c in &mut new.conditions {
+        let before = stored.and_then(|s| s.condition(&c.type_));
+        c.last_transition_time = match before {
+            Some(b) if b.status == c.status => b.last_transition_time.or(Some(now)),
+            _ => Some(now),
+        };
+    }
+    if let Some(s) = stored.filter(|s| s.observed_generation == new.observed_generation) {
+        for o in &mut new.objects {
+            if o.state != ObjectState::Synced {
+                continue;
+            }
+            if let Some(prev) = s.object_state(&o.kind, &o.name)
+                && matches!(prev, ObjectState::Created | ObjectState::Updated)
+            {
+                o.state = prev;
+            }
+        }
+    }
+    let mut events: Vec<EventDoc> = stored.map(|s| s.events.clone()).unwrap_or_default();
+    events.extend(new_events.iter().cloned());
+    let skip = events.len().saturating_sub(STATUS_EVENTS);
+    new.events = events.into_iter().skip(skip).collect();
+    new
+}
+
+/// Whether `new` must be written given what is stored (`None` = nothing stored).
+#[must_use]
+pub fn needs_write(new: &StatusDoc, stored: Option<&StatusDoc>) -> bool {
+    stored != Some(new)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use steward_render::ObjectKind;
+
+    use super::*;
+
+    fn job() -> ObjectRef {
+        ObjectRef {
+            kind: ObjectKind::NomadJob,
+            name: "web".into(),
+        }
+    }
+
+    fn applied(state: ObjectState, rollout: Rollout) -> StatusInput {
+        StatusInput {
+            generation: 7,
+            spec_hash: Some("h".into()),
+            replicas: Some(2),
+            next_scaling_change: None,
+            job_modify_index: Some(5),
+            verdict: Verdict::Applied {
+                objects: vec![(job(), state, None)],
+                failure: None,
+                rollout,
+            },
+        }
+    }
+
+    fn ts(s: &str) -> jiff::Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn phases_follow_the_rollout() {
+        let cases = [
+            (Rollout::Available("ok".into()), Phase::Synced),
+            (Rollout::Batch, Phase::Synced),
+            (Rollout::Running("2/3".into()), Phase::Progressing),
+            (Rollout::Pending, Phase::Progressing),
+            (Rollout::Failed("bad".into()), Phase::Degraded),
+            (Rollout::Reverted("reverted".into()), Phase::Degraded),
+        ];
+        for (rollout, phase) in cases {
+            let doc = compute(&applied(ObjectState::Synced, rollout.clone()));
+            assert_eq!(doc.phase, phase, "{rollout:?}");
+            assert_eq!(doc.conditions.len(), 4);
+        }
+        let reverted = compute(&applied(
+            ObjectState::Synced,
+            Rollout::Reverted("rolled back to version 0".into()),
+        ));
+        let degraded = reverted.condition(DEGRADED).unwrap();
+        assert_eq!(
+            (degraded.status, degraded.reason.as_str()),
+            (ConditionStatus::True, "AutoReverted")
+        );
+    }
+
+    #[test]
+    fn a_failed_step_is_phase_error_whatever_the_rollout() {
+        let mut input = applied(ObjectState::Error, Rollout::Available("ok".into()));
+        if let Verdict::Applied { failure, .. } = &mut input.verdict {
+            *failure = Some("consul said no".into());
+        }
+        let doc = compute(&input);
+        assert_eq!(doc.phase, Phase::Error);
+        assert_eq!(
+            doc.condition(RESOURCES_SYNCED).unwrap().message,
+            "consul said no"
+        );
+    }
+
+    #[test]
+    fn invalid_and_conflict_keep_their_details() {
+        let doc = compute(&StatusInput {
+            generation: 3,
+            spec_hash: None,
+            replicas: None,
+            next_scaling_change: None,
+            job_modify_index: None,
+            verdict: Verdict::Invalid {
+                message: "1 error".into(),
+                diagnostics: vec![DiagnosticDoc {
+                    line: 4,
+                    column: 3,
+                    path: "spec.imagee".into(),
+                    message: "unknown field".into(),
+                    severity: "error".into(),
+                    code: "unknown-field".into(),
+                }],
+            },
+        });
+        assert_eq!(doc.phase, Phase::Invalid);
+        assert_eq!(doc.diagnostics[0].line, 4);
+        let v = serde_json::to_value(&doc).unwrap();
+        assert_eq!(v["diagnostics"][0]["column"], 3);
+        assert_eq!(v["conditions"][0]["type"], "Accepted");
+        assert_eq!(v["conditions"][0]["status"], "False");
+
+        let doc = compute(&StatusInput {
+            generation: 3,
+            spec_hash: Some("h".into()),
+            replicas: Some(1),
+            next_scaling_change: None,
+            job_modify_index: None,
+            verdict: Verdict::Conflict {
+                conflicts: vec![(job(), "owned by nobody (created by hand)".into())],
+                objects: vec![job()],
+            },
+        });
+        assert_eq!(doc.phase, Phase::Conflict);
+        assert_eq!(doc.objects[0].state, ObjectState::Conflict);
+        assert!(doc.message.contains("created by hand"));
+    }
+
+    #[test]
+    fn an_unchanged_status_needs_no_write_and_keeps_its_times() {
+        let first = finalize(
+            compute(&applied(
+                ObjectState::Created,
+                Rollout::Available("ok".into()),
+            )),
+            None,
+            &[],
+            ts("2026-01-01T00:00:00Z"),
+        );
+        // The next pass finds the object in sync: same generation keeps `Created`.
+        let second = finalize(
+            compute(&applied(
+                ObjectState::Synced,
+                Rollout::Available("ok".into()),
+            )),
+            Some(&first),
+            &[],
+            ts("2026-01-01T00:05:00Z"),
+        );
+        assert!(!needs_write(&second, Some(&first)));
+        assert_eq!(second.objects[0].state, ObjectState::Created);
+        assert_eq!(
+            second.conditions[0].last_transition_time,
+            Some(ts("2026-01-01T00:00:00Z"))
+        );
+        // A status change moves the transition time of that condition only.
+        let third = finalize(
+            compute(&applied(
+                ObjectState::Synced,
+                Rollout::Failed("boom".into()),
+            )),
+            Some(&second),
+            &[],
+            ts("2026-01-01T00:10:00Z"),
+        );
+        assert!(needs_write(&third, Some(&second)));
+        assert_eq!(
+            third.condition(AVAILABLE).unwrap().last_transition_time,
+            Some(ts("2026-01-01T00:10:00Z"))
+        );
+        assert_eq!(
+            third.condition(ACCEPTED).unwrap().last_transition_time,
+            Some(ts("2026-01-01T00:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_new_generation_resets_object_states_and_events_are_capped() {
+        let first = finalize(
+            compute(&applied(ObjectState::Updated, Rollout::Batch)),
+            None,
+            &[],
+            ts("2026-01-01T00:00:00Z"),
+        );
+        let mut next = applied(ObjectState::Synced, Rollout::Batch);
+        next.generation = 8;
+        let events: Vec<EventDoc> = (0..15)
+            .map(|i| EventDoc {
+                time: ts("2026-01-01T00:00:00Z"),
+                type_: "Normal".into(),
+                reason: format!("E{i}"),
+                message: String::new(),
+                object: None,
+            })
+            .collect();
+        let second = finalize(
+            compute(&next),
+            Some(&first),
+            &events,
+            ts("2026-01-02T00:00:00Z"),
+        );
+        assert_eq!(second.objects[0].state, ObjectState::Synced);
+        assert_eq!(second.events.len(), STATUS_EVENTS);
+        assert_eq!(second.events[0].reason, "E5");
+        assert_eq!(second.events[9].reason, "E14");
+    }
+
+    #[test]
+    fn documents_round_trip_through_json() {
+        let doc = finalize(
+            compute(&applied(
+                ObjectState::Created,
+                Rollout::Running("1/2 healthy".into()),
+            )),
+            None,
+            &[],
+            ts("2026-01-01T00:00:00Z"),
+        );
+        let text = serde_json::to_string(&doc).unwrap();
+        let back: StatusDoc = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, doc);
+        assert!(text.contains("\"observedGeneration\":7"));
+        assert!(text.contains("\"phase\":\"Progressing\""));
+    }
+}
