@@ -25,8 +25,10 @@ step "building"
 cargo build --workspace --all-targets --locked
 
 step "schemas/ matches what the code generates"
-./target/debug/steward schema > target/servicespec.v1.json
+./target/debug/steward schema --kind servicespec > target/servicespec.v1.json
 diff -u schemas/servicespec.v1.json target/servicespec.v1.json
+./target/debug/steward schema --kind guardrails > target/guardrails.v1.json
+diff -u schemas/guardrails.v1.json target/guardrails.v1.json
 
 step "tests (nextest)"
 cargo nextest run --workspace --locked --no-fail-fast --profile ci

@@ -11,7 +11,7 @@
 //!     "concurrency": 32,
 //!     "vault_poll_interval": "15s",
 //!     "leader": {"ttl": "30s", "lock_delay": "15s"},
-//!     "listen": "127.0.0.1:8480"
+//!     "listen": "127.0.0.1:7070"
 //! }"#).expect("valid config");
 //! assert_eq!(config.concurrency, 32);
 //! assert_eq!(config.vault_poll_interval, std::time::Duration::from_secs(15));
@@ -84,7 +84,7 @@ pub struct OperatorConfig {
     /// when false, such a spec goes to phase `Error` naming the namespace. Default false.
     pub create_nomad_namespaces: bool,
     /// Where [`crate::Operator::run`] serves the HTTP API; `None` serves nothing (embed
-    /// [`crate::Operator::api_router`] yourself). Default `127.0.0.1:8480`.
+    /// [`crate::Operator::api_router`] yourself). Default `127.0.0.1:7070`.
     pub listen: Option<SocketAddr>,
     /// Written on the leader lock key to say who holds it. Default `steward`.
     pub instance_name: String,
@@ -142,7 +142,7 @@ impl Default for OperatorConfig {
             watch_wait: Duration::from_secs(600),
             leader: LeaderSettings::default(),
             create_nomad_namespaces: false,
-            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8480))),
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 7070))),
             instance_name: "steward".to_owned(),
         }
     }
