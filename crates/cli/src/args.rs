@@ -56,6 +56,9 @@ pub enum Command {
     Run(RunArgs),
     /// Start simulator + operator in one process, push the examples: the place to start.
     Dev(DevArgs),
+    /// Measure convergence, requests and memory against the in-process simulator.
+    #[command(after_help = BENCH_HELP)]
+    Bench(BenchArgs),
 }
 
 /// Output of `validate`.
@@ -314,6 +317,77 @@ pub struct DevArgs {
     #[arg(long, default_value = "warn", value_name = "FILTER")]
     pub log_level: String,
 }
+
+/// A `steward bench` scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchScenario {
+    /// N specs pushed at once: time until all are Synced, requests, writes per spec.
+    Cold,
+    /// N loaded, M single-spec edits one after another: change-to-converged latency.
+    Change,
+    /// Hand edits of owned Nomad jobs: time to repair.
+    Drift,
+    /// N converged, idle: requests per minute by endpoint, writes.
+    Steady,
+    /// Two operators, the leader killed: time until the other's first reconcile.
+    Failover,
+    /// Every scenario in turn on one loaded simulator.
+    All,
+}
+
+/// Output of `bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchOutput {
+    /// A summary table and each scenario's details.
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+/// `steward bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[arg(value_enum)]
+    pub scenario: BenchScenario,
+    /// Specs loaded (each owns a Nomad job, intentions, a Vault policy and role, a route).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub specs: usize,
+    /// Latency added to every simulated Consul, Nomad and Vault request, in ms.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub rtt: u64,
+    /// Single-spec edits of `change`.
+    #[arg(long, default_value_t = 200, value_name = "M")]
+    pub changes: usize,
+    /// Hand edits of owned jobs in `drift`.
+    #[arg(long, default_value_t = 50, value_name = "D")]
+    pub drifts: usize,
+    /// Idle period of `steady`, in seconds.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub idle: u64,
+    /// The operator's concurrency (reconciles at once; default: the operator's default).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Leader session TTL (default: the operator's default, 30s).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub leader_ttl: Option<Duration>,
+    /// Leader lock delay (default: the operator's default, 15s).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub lock_delay: Option<Duration>,
+    /// Bound of every wait of the harness.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = BenchOutput::Table)]
+    pub output: BenchOutput,
+}
+
+const BENCH_HELP: &str = "\
+Runs in one process: the simulator (2 threads), each operator (2 threads) and the harness.
+Build with --release for meaningful figures:
+  cargo run --release -p steward-cli -- bench all --specs 10000 --rtt 5
+Every scenario but `cold` starts with a cold load (reported too). Peak RSS is the whole
+process, simulator included. See BENCHMARKS.md.";
 
 const PUSH_HELP: &str = "\
 Keys: <prefix>/specs/<namespace>/<name>, from each file's metadata. Every file is

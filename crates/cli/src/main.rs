@@ -2,6 +2,7 @@
 //! the modules below (each with unit tests); the libraries do the work.
 
 mod args;
+mod bench;
 mod events;
 mod exit;
 mod files;
@@ -72,5 +73,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Gc(GcCommand::Approve(a)) => gc::approve(&a).await,
         Command::Run(a) => operator::run(&a).await,
         Command::Dev(a) => operator::dev(&a).await,
+        Command::Bench(a) => bench::run(&a).await,
     }
 }

@@ -494,6 +494,18 @@ impl OperatorHandle {
             .map(|d| (*d).clone())
     }
 
+    /// The phase and observed generation of a spec key's current status, without
+    /// copying the document (cheap enough to poll thousands of keys, as `steward bench`
+    /// does).
+    #[must_use]
+    pub fn phase(&self, key: &str) -> Option<(crate::status::Phase, u64)> {
+        self.shared
+            .caches
+            .statuses
+            .current(key)
+            .map(|d| (d.phase, d.observed_generation))
+    }
+
     /// Every spec status document, by key (the GC document excluded): those stored and
     /// those this leader wrote since.
     #[must_use]

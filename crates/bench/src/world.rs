@@ -1,0 +1,318 @@
+//! The bench's world: the simulator on its own runtime (fast Nomad timings, the `edge`
+//! api-gateway, the Nomad namespaces, `rtt` latency on every product), the harness's own
+//! clients, and operators each on their own runtime (so one can be killed like a crashed
+//! process). Patterned on the end-to-end harness in `tests/src/lib.rs`.
+
+use std::time::Duration;
+
+use serde_json::json;
+use steward_hashi::{
+    ConsulClient, ConsulConfig, NomadClient, NomadConfig, RetryPolicy, VaultClient, VaultConfig,
+    WriteOptions,
+};
+use steward_operator::{Clients, Operator, OperatorConfig, OperatorHandle};
+use steward_sim::{FaultRuleKind, Product, Sim, SimConfig, SimHandle};
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::BenchConfig;
+use crate::error::{Error, Result};
+use crate::measure::OpLog;
+use crate::specs;
+
+/// KV prefix of every operator of the bench.
+pub(crate) const PREFIX: &str = "steward";
+
+fn runtime(name: &str) -> Result<Runtime> {
+    // Two workers each: the machine the targets are set for has two cores.
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Runtime {
+            what: name.to_owned(),
+            source,
+        })
+}
+
+/// Clients pointed at the simulator, with the default (production) retry policy.
+fn clients(consul: &str, nomad: &str, vault: &str) -> Result<Clients> {
+    let c = |product: &'static str| move |source| Error::Client { product, source };
+    Ok(Clients {
+        consul: ConsulClient::new(
+            ConsulConfig::default()
+                .with_address(consul)
+                .map_err(c("consul"))?,
+        )
+        .map_err(c("consul"))?,
+        nomad: NomadClient::new(
+            NomadConfig::default()
+                .with_address(nomad)
+                .map_err(c("nomad"))?,
+        )
+        .map_err(c("nomad"))?,
+        vault: VaultClient::new(
+            VaultConfig::default()
+                .with_address(vault)
+                .map_err(c("vault"))?
+                .with_token("root"),
+        )
+        .map_err(c("vault"))?,
+    })
+}
+
+/// The harness's clients retry quickly: its requests must get through (a request that
+/// still fails ends the run with an error).
+fn harness_clients(consul: &str, nomad: &str, vault: &str) -> Result<Clients> {
+    let retry = RetryPolicy {
+        max_attempts: 8,
+        min_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(500),
+        jitter: true,
+    };
+    let c = |product: &'static str| move |source| Error::Client { product, source };
+    Ok(Clients {
+        consul: ConsulClient::new(
+            ConsulConfig::default()
+                .with_address(consul)
+                .map_err(c("consul"))?
+                .with_retry(retry),
+        )
+        .map_err(c("consul"))?,
+        nomad: NomadClient::new(
+            NomadConfig::default()
+                .with_address(nomad)
+                .map_err(c("nomad"))?
+                .with_retry(retry),
+        )
+        .map_err(c("nomad"))?,
+        vault: VaultClient::new(
+            VaultConfig::default()
+                .with_address(vault)
+                .map_err(c("vault"))?
+                .with_token("root")
+                .with_retry(retry),
+        )
+        .map_err(c("vault"))?,
+    })
+}
+
+/// The simulator configuration: allocations start in 20 ms and are healthy after 1 % of
+/// `min_healthy_time` (100 ms for the specs' 10 s), as in the end-to-end tests, so a
+/// deployment does not hide the operator's own latency.
+fn sim_config() -> SimConfig {
+    let mut c = SimConfig::default();
+    c.nomad.alloc_start_delay_ms = 20;
+    c.nomad.alloc_healthy_delay_ms = 0;
+    c.nomad.min_healthy_time_factor = 0.01;
+    c
+}
+
+/// An operator running on its own runtime.
+struct RunningOperator {
+    name: String,
+    handle: OperatorHandle,
+    token: CancellationToken,
+    rt: Option<Runtime>,
+    done: Option<JoinHandle<steward_operator::Result<()>>>,
+}
+
+/// Simulator, harness clients, operators.
+pub(crate) struct World {
+    pub(crate) cfg: BenchConfig,
+    sim_rt: Option<Runtime>,
+    sim: Option<SimHandle>,
+    urls: [String; 3],
+    /// The harness's own clients (not observed: never counted as operator requests).
+    pub(crate) clients: Clients,
+    /// Every operator request.
+    pub(crate) log: OpLog,
+    operators: Vec<RunningOperator>,
+    policy: steward_spec::GuardrailPolicy,
+}
+
+impl World {
+    /// Starts the simulator and prepares it: gateway, namespaces, then the latency.
+    pub(crate) async fn start(cfg: BenchConfig) -> Result<World> {
+        let policy = specs::guardrails()?;
+        let sim_rt = runtime("sim-rt")?;
+        let sim = sim_rt
+            .spawn(Sim::start(sim_config()))
+            .await
+            .map_err(|e| Error::Task {
+                what: "simulator start".to_owned(),
+                message: e.to_string(),
+            })?
+            .map_err(Error::Sim)?;
+        let urls = [sim.consul_url(), sim.nomad_url(), sim.vault_url()];
+        let clients = harness_clients(&urls[0], &urls[1], &urls[2])?;
+        let gateway = json!({
+            "Kind": "api-gateway",
+            "Name": "edge",
+            "Listeners": [{"Name": "http", "Port": 8080, "Protocol": "http", "Hostname": "*"}],
+        });
+        clients
+            .consul
+            .config_put(&gateway, &WriteOptions::new())
+            .await
+            .map_err(|source| Error::Request {
+                what: "PUT api-gateway edge".to_owned(),
+                source,
+            })?;
+        // Namespaces exist beforehand, as in production (`create_nomad_namespaces` off).
+        for i in 0..cfg.namespaces.max(1) {
+            sim.create_nomad_namespace(&specs::namespace(i, cfg.namespaces));
+        }
+        if !cfg.rtt.is_zero() {
+            let fixed_ms = u64::try_from(cfg.rtt.as_millis()).unwrap_or(u64::MAX);
+            for product in Product::ALL {
+                sim.faults().inject(
+                    product,
+                    FaultRuleKind::Latency {
+                        fixed_ms,
+                        jitter_ms: 0,
+                    },
+                );
+            }
+        }
+        Ok(World {
+            cfg,
+            sim_rt: Some(sim_rt),
+            sim: Some(sim),
+            urls,
+            clients,
+            log: OpLog::new(PREFIX),
+            operators: Vec::new(),
+            policy,
+        })
+    }
+
+    /// The operator configuration: production defaults, except no HTTP API, the
+    /// repository's guardrails, and the bench's concurrency and leader timings.
+    pub(crate) fn operator_config(&self, name: &str) -> OperatorConfig {
+        let mut c = OperatorConfig {
+            prefix: PREFIX.to_owned(),
+            policy: self.policy.clone(),
+            concurrency: self.cfg.concurrency.max(1),
+            listen: None,
+            instance_name: name.to_owned(),
+            ..OperatorConfig::default()
+        };
+        c.leader.ttl = self.cfg.leader_ttl;
+        c.leader.lock_delay = self.cfg.lock_delay;
+        c
+    }
+
+    /// Starts operator `name` on its own runtime (threads `op-<name>`).
+    pub(crate) fn start_operator(&mut self, name: &str) -> Result<OperatorHandle> {
+        let rt = runtime(&format!("op-{name}"))?;
+        let base = clients(&self.urls[0], &self.urls[1], &self.urls[2])?;
+        let observer = self.log.observer(name);
+        let observed = Clients {
+            consul: base.consul.with_observer(observer.clone()),
+            nomad: base.nomad.with_observer(observer.clone()),
+            vault: base.vault.with_observer(observer),
+        };
+        let operator = Operator::new(self.operator_config(name), observed).map_err(|source| {
+            Error::Operator {
+                name: name.to_owned(),
+                source,
+            }
+        })?;
+        let handle = operator.handle();
+        let token = CancellationToken::new();
+        let t = token.clone();
+        let done = rt.spawn(async move { operator.run(t).await });
+        self.operators.push(RunningOperator {
+            name: name.to_owned(),
+            handle: handle.clone(),
+            token,
+            rt: Some(rt),
+            done: Some(done),
+        });
+        Ok(handle)
+    }
+
+    /// Kills operator `name` like a crashed process: its runtime is dropped with every
+    /// task mid-flight; its leader session stays until its TTL runs out.
+    pub(crate) fn kill(&mut self, name: &str) {
+        if let Some(pos) = self.operators.iter().position(|o| o.name == name) {
+            let mut op = self.operators.remove(pos);
+            if let Some(rt) = op.rt.take() {
+                rt.shutdown_background();
+            }
+        }
+    }
+
+    /// The handle of operator `name`.
+    pub(crate) fn handle(&self, name: &str) -> Option<OperatorHandle> {
+        self.operators
+            .iter()
+            .find(|o| o.name == name)
+            .map(|o| o.handle.clone())
+    }
+
+    /// The names of the running operators.
+    pub(crate) fn operator_names(&self) -> Vec<String> {
+        self.operators.iter().map(|o| o.name.clone()).collect()
+    }
+
+    /// The simulator.
+    pub(crate) fn sim(&self) -> Option<&SimHandle> {
+        self.sim.as_ref()
+    }
+
+    /// Stops every operator (bounded) and the simulator. The first operator failure
+    /// is returned.
+    pub(crate) async fn shutdown(mut self) -> Result<()> {
+        let mut failure = None;
+        for mut op in std::mem::take(&mut self.operators) {
+            op.token.cancel();
+            if let Some(done) = op.done.take() {
+                match tokio::time::timeout(Duration::from_secs(15), done).await {
+                    Ok(Ok(Ok(()))) | Err(_) => {}
+                    Ok(Ok(Err(source))) => {
+                        failure.get_or_insert(Error::Operator {
+                            name: op.name.clone(),
+                            source,
+                        });
+                    }
+                    Ok(Err(e)) => {
+                        failure.get_or_insert(Error::Task {
+                            what: format!("operator {}", op.name),
+                            message: e.to_string(),
+                        });
+                    }
+                }
+            }
+            if let Some(rt) = op.rt.take() {
+                rt.shutdown_background();
+            }
+        }
+        if let (Some(sim), Some(rt)) = (self.sim.take(), self.sim_rt.as_ref()) {
+            let stopped = rt.spawn(sim.shutdown());
+            let _ = tokio::time::timeout(Duration::from_secs(15), stopped).await;
+        }
+        if let Some(rt) = self.sim_rt.take() {
+            rt.shutdown_background();
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        // An early return (an error) must not drop runtimes inside the caller's async
+        // context, which panics: let them go in the background.
+        for op in &mut self.operators {
+            if let Some(rt) = op.rt.take() {
+                rt.shutdown_background();
+            }
+        }
+        if let Some(rt) = self.sim_rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
