@@ -146,6 +146,8 @@ fn policy_from(path: Option<&Path>) -> anyhow::Result<Option<steward_spec::Guard
 /// Bad configuration (exit 1/2), or the operator failed.
 pub async fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     logging::init(&args.log_level, args.log_format)?;
+    // Handlers first: a SIGTERM during start-up is a clean shutdown, not a kill.
+    let signal = shutdown_signal();
     let base = match &args.config {
         Some(path) => load_config(path)?,
         None => OperatorConfig::default(),
@@ -168,7 +170,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signal.await;
         tracing::info!("shutting down");
         stop.cancel();
     });
@@ -255,6 +257,8 @@ pub fn dev_next_steps(api: SocketAddr, examples: &Path) -> String {
 /// The simulator, the operator or its API cannot start.
 pub async fn dev(args: &DevArgs) -> anyhow::Result<Exit> {
     logging::init(&args.log_level, LogFormat::Text)?;
+    // Handlers first: a Ctrl-C during start-up is a clean shutdown, not a kill.
+    let signal = shutdown_signal();
     let (sim, notes) = start_dev_sim(args.data_dir.as_deref()).await?;
     for note in &notes {
         println!("note: {note}");
@@ -350,7 +354,7 @@ pub async fn dev(args: &DevArgs) -> anyhow::Result<Exit> {
     print!("{}", dev_next_steps(api_addr, &args.examples));
 
     tokio::select! {
-        () = shutdown_signal() => {}
+        () = signal => {}
         () = cancel.cancelled() => {}
     }
     println!("\nshutting down...");

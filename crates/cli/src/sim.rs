@@ -142,13 +142,15 @@ pub async fn run(args: &SimArgs) -> anyhow::Result<Exit> {
         vault_root_token: args.vault_root_token.clone(),
         ..SimConfig::default()
     };
+    // Handlers first: whoever reads the banner may signal at once.
+    let stop = shutdown_signal();
     let sim = Sim::start(config).await.map_err(start_error)?;
     println!("Steward simulator running; Ctrl-C to stop.\n");
     print_banner(&sim);
     if let Some(dir) = &args.data_dir {
         println!("\nState is kept in {}", dir.display());
     }
-    shutdown_signal().await;
+    stop.await;
     println!("\nshutting down...");
     sim.shutdown().await;
     println!("simulator stopped");
