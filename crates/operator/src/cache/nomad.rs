@@ -433,8 +433,12 @@ impl NomadCache {
     where
         S: ListSource<Key = String, Item = JobStub> + 'static,
     {
+        // 50 µs per job: 0.5 s between lists at 10,000 jobs. Hand edits (drift) are seen
+        // through this list, so the spacing bounds how late a repair starts; at 300 µs
+        // (3 s) drift repair missed its 1 s target, and the extra lists during a cold
+        // start cost little next to the writes.
         let mut events = pin!(watcher(
-            Observed::new(source, self.jobs_health.clone(), Duration::from_micros(300)),
+            Observed::new(source, self.jobs_health.clone(), Duration::from_micros(50)),
             config
         ));
         while let Some(event) = events.next().await {
