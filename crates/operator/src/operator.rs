@@ -430,7 +430,10 @@ fn spawn_watches(s: &Arc<Shared>, tasks: &mut JoinSet<&'static str>) {
             s.clients.nomad.clone(),
             wait.min(Duration::from_secs(300)),
         );
-        let (wc, t) = (limited(2.0, 3), s.triggers.clone());
+        // Up to 20 lists a second: hand edits of jobs (drift) are seen through this
+        // list, and at 2 a second every repair waited ~0.5 s for a token; the cost at
+        // scale is bounded by `Observed`'s spacing per listed job.
+        let (wc, t) = (limited(20.0, 5), s.triggers.clone());
         tasks.spawn(async move {
             cache.run_list(source, wc, t).await;
             "nomad-job-watch"
