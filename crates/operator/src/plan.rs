@@ -260,6 +260,30 @@ pub fn job_changes(desired: &Value, live: &Job) -> Vec<FieldChange> {
     changes
 }
 
+/// The step that brings one object to its desired form: `Create` when it is absent
+/// (`changes` is `None`), `Update` when it differs, nothing when the changes are empty.
+/// `op(live)` builds the write; its argument says whether the object exists.
+fn upsert_step(
+    object: ObjectRef,
+    changes: Option<Vec<FieldChange>>,
+    op: impl FnOnce(bool) -> WriteOp,
+) -> Option<Step> {
+    match changes {
+        None => Some(Step {
+            object,
+            kind: StepKind::Create,
+            changes: Vec::new(),
+            op: op(false),
+        }),
+        Some(changes) => (!changes.is_empty()).then(|| Step {
+            object,
+            kind: StepKind::Update,
+            changes,
+            op: op(true),
+        }),
+    }
+}
+
 fn entry_step(kind: ObjectKind, desired: &ConfigEntry, live: Option<&LiveEntry>) -> Option<Step> {
     let object = ObjectRef {
         kind,
@@ -271,23 +295,8 @@ fn entry_step(kind: ObjectKind, desired: &ConfigEntry, live: Option<&LiveEntry>)
         body: desired.body.clone(),
         cas,
     };
-    match live {
-        None => Some(Step {
-            object,
-            kind: StepKind::Create,
-            changes: Vec::new(),
-            op: put(0),
-        }),
-        Some(l) => {
-            let changes = material(diff_config_entry(&desired.body, &l.body));
-            (!changes.is_empty()).then(|| Step {
-                object,
-                kind: StepKind::Update,
-                changes,
-                op: put(l.modify_index),
-            })
-        }
-    }
+    let changes = live.map(|l| material(diff_config_entry(&desired.body, &l.body)));
+    upsert_step(object, changes, |_| put(live.map_or(0, |l| l.modify_index)))
 }
 
 fn delete_entry(kind: ObjectKind, name: &str, live: &LiveEntry) -> Step {
@@ -339,25 +348,15 @@ pub fn plan(key: &SpecKey, desired: &Desired, live: &Live, jwt_mount: &str) -> P
             name: p.name.clone(),
             hcl: p.hcl.clone(),
         };
-        let step = match &live.policy {
-            None => Some(Step {
-                object: object.clone(),
-                kind: StepKind::Create,
-                changes: Vec::new(),
-                op,
-            }),
-            // Identical text needs no parsing (the usual case).
-            Some(l) if l.as_str() == p.hcl => None,
-            Some(l) => {
-                let changes = diff_policy(&p.hcl, l);
-                (!changes.is_empty()).then(|| Step {
-                    object: object.clone(),
-                    kind: StepKind::Update,
-                    changes,
-                    op,
-                })
+        // Identical text needs no parsing (the usual case).
+        let changes = live.policy.as_ref().map(|l| {
+            if l.as_str() == p.hcl {
+                Vec::new()
+            } else {
+                diff_policy(&p.hcl, l)
             }
-        };
+        });
+        let step = upsert_step(object.clone(), changes, |_| op);
         note(step, object, &mut vault);
     }
     if let Some(r) = &desired.vault_role {
@@ -370,24 +369,14 @@ pub fn plan(key: &SpecKey, desired: &Desired, live: &Live, jwt_mount: &str) -> P
             name: r.name.clone(),
             body: r.body.clone(),
         };
-        let step = match &live.role {
-            None => Some(Step {
-                object: object.clone(),
-                kind: StepKind::Create,
-                changes: Vec::new(),
-                op,
-            }),
-            Some(l) if **l == r.body => None,
-            Some(l) => {
-                let changes = diff_role(&r.body, l);
-                (!changes.is_empty()).then(|| Step {
-                    object: object.clone(),
-                    kind: StepKind::Update,
-                    changes,
-                    op,
-                })
+        let changes = live.role.as_ref().map(|l| {
+            if **l == r.body {
+                Vec::new()
+            } else {
+                diff_role(&r.body, l)
             }
-        };
+        });
+        let step = upsert_step(object.clone(), changes, |_| op);
         note(step, object, &mut vault);
     }
 
@@ -438,23 +427,11 @@ pub fn plan(key: &SpecKey, desired: &Desired, live: &Live, jwt_mount: &str) -> P
         job: j.job.clone(),
         create,
     };
-    let job_step = match &live.job {
-        None if live.job_verified.is_some() => None,
-        None => Some(Step {
-            object: job_object.clone(),
-            kind: StepKind::Create,
-            changes: Vec::new(),
-            op: register(true),
-        }),
-        Some(l) => {
-            let changes = job_changes(&j.job, l);
-            (!changes.is_empty()).then(|| Step {
-                object: job_object.clone(),
-                kind: StepKind::Update,
-                changes,
-                op: register(false),
-            })
-        }
+    let job_step = if live.job.is_none() && live.job_verified.is_some() {
+        None
+    } else {
+        let changes = live.job.as_ref().map(|l| job_changes(&j.job, l));
+        upsert_step(job_object.clone(), changes, |exists| register(!exists))
     };
     note(job_step, job_object, &mut job);
 
