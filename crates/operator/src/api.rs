@@ -3,7 +3,7 @@
 //! | method | path | answer |
 //! |---|---|---|
 //! | GET | `/healthz` | `ok` while the process serves |
-//! | GET | `/readyz` | 200 once every cache has listed once, else 503 (JSON with each cache) |
+//! | GET | `/readyz` | 200 once the specs and statuses have listed and every other cache has listed or fails with a known reason (`degraded`), else 503; JSON with each cache and its last error |
 //! | GET | `/metrics` | Prometheus/OpenMetrics text |
 //! | GET | `/api/v1/specs` | every spec with its status |
 //! | GET | `/api/v1/specs/{ns}/{name}` | status, rendered desired objects, current diff |
@@ -47,10 +47,20 @@ pub fn router(handle: OperatorHandle) -> Router {
 }
 
 async fn readyz(State(h): State<OperatorHandle>) -> Response {
-    let caches: Vec<_> = h
-        .cache_health()
-        .into_iter()
-        .map(|(name, synced, fresh)| json!({"name": name, "synced": synced, "fresh": fresh}))
+    let caches = h.cache_health();
+    // A cache that cannot sync holds back only the specs that need it: the instance is
+    // ready, degraded, and says why.
+    let degraded: Vec<_> = caches
+        .iter()
+        .filter(|c| c.error.is_some())
+        .map(|c| {
+            json!({
+                "cache": c.name,
+                "synced": c.synced,
+                "error": c.error,
+                "failingForSeconds": c.failing_for_seconds,
+            })
+        })
         .collect();
     let ready = h.is_ready();
     let status = if ready {
@@ -60,7 +70,12 @@ async fn readyz(State(h): State<OperatorHandle>) -> Response {
     };
     (
         status,
-        Json(json!({"ready": ready, "leader": h.is_leader(), "caches": caches})),
+        Json(json!({
+            "ready": ready,
+            "leader": h.is_leader(),
+            "degraded": degraded,
+            "caches": caches,
+        })),
     )
         .into_response()
 }

@@ -12,6 +12,7 @@
 //! [`Triggers`].
 
 pub mod entries;
+pub mod kv_shards;
 pub mod nomad;
 pub mod specs;
 pub mod statuses;
@@ -22,7 +23,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
+use steward_render::ObjectKind;
 use steward_render::names::{self, SpecKey};
 use steward_runtime::Leadership;
 use steward_runtime::watcher::{ListSource, Listing};
@@ -34,13 +36,62 @@ pub use specs::{SpecCache, SpecEntry};
 pub use statuses::{StatusCache, StoredStatus};
 pub use vault::VaultCache;
 
-/// Sync and freshness of one cache.
+/// How often a cache that keeps failing logs its failure at WARN (the first failure is
+/// logged at once; repeats are counted and summarised at most this often).
+pub const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// What a failing cache last heard from its server.
+#[derive(Debug, Default)]
+struct Trouble {
+    /// The last failed read's error (the server's answer), `None` while healthy.
+    error: Option<String>,
+    /// Reads failed in a row.
+    consecutive: u64,
+    /// Since the first of those failures.
+    since: Option<tokio::time::Instant>,
+    /// When the failure was last logged at WARN.
+    warned: Option<tokio::time::Instant>,
+    /// Failures not logged since then.
+    unlogged: u64,
+}
+
+/// Sync, freshness and trouble of one cache, as `/readyz`, the metrics and the specs'
+/// conditions show them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CacheState {
+    /// The cache's name (`http-route`, `nomad-jobs`...).
+    pub name: &'static str,
+    /// Has held one complete listing.
+    pub synced: bool,
+    /// Synced, and no read failed since the last success.
+    pub fresh: bool,
+    /// Failed reads in all.
+    pub failures: u64,
+    /// Failed reads in a row (0 while healthy).
+    pub consecutive_failures: u64,
+    /// The last failed read's error while it keeps failing (the server's answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long it has been failing, in whole seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_for_seconds: Option<u64>,
+}
+
+/// Sync and freshness of one cache, and the trouble it is in.
+///
+/// A failed read is logged at WARN with the server's answer (never a token: errors of
+/// `steward-hashi` do not carry them) the first time, then at most every
+/// [`WARN_EVERY`] while the failures go on, and a recovery at INFO, so a watch that
+/// keeps failing is never silent.
 #[derive(Debug)]
 pub struct Health {
     name: &'static str,
     synced: watch::Sender<bool>,
     fresh: AtomicBool,
     failures: AtomicU64,
+    trouble: Mutex<Trouble>,
+    /// Logs its trouble (a part of a larger cache that logs for it does not).
+    log: bool,
 }
 
 impl Health {
@@ -53,7 +104,16 @@ impl Health {
             synced,
             fresh: AtomicBool::new(false),
             failures: AtomicU64::new(0),
+            trouble: Mutex::new(Trouble::default()),
+            log: true,
         }
+    }
+
+    /// The same, without logging: for a part of a cache whose whole logs its trouble.
+    #[must_use]
+    pub fn quiet(mut self) -> Self {
+        self.log = false;
+        self
     }
 
     /// The cache's name (for logs, metrics and `/readyz`).
@@ -62,21 +122,65 @@ impl Health {
         self.name
     }
 
+    fn recovered(&self) {
+        let mut t = self.trouble.lock();
+        if t.consecutive > 0 && self.log {
+            tracing::info!(
+                cache = self.name,
+                failed_reads = t.consecutive,
+                "cache reads succeed again"
+            );
+        }
+        *t = Trouble::default();
+    }
+
     /// A successful read.
     pub fn succeeded(&self) {
         self.fresh.store(true, Ordering::SeqCst);
+        self.recovered();
     }
 
     /// The cache now holds one complete listing.
     pub fn mark_synced(&self) {
         self.fresh.store(true, Ordering::SeqCst);
+        self.recovered();
         self.synced.send_replace(true);
     }
 
-    /// A failed read: the cache may be stale until the next success.
-    pub fn failed(&self) {
+    /// A failed read: the cache may be stale until the next success. `error` is what
+    /// the server answered (or why there was no answer).
+    pub fn failed(&self, error: &str) {
         self.failures.fetch_add(1, Ordering::Relaxed);
         self.fresh.store(false, Ordering::SeqCst);
+        let now = tokio::time::Instant::now();
+        let mut t = self.trouble.lock();
+        t.consecutive += 1;
+        t.since.get_or_insert(now);
+        t.error = Some(error.to_owned());
+        let due = self.log
+            && t.warned
+                .is_none_or(|at| now.duration_since(at) >= WARN_EVERY);
+        if due {
+            let failing_for = t.since.map(|s| now.duration_since(s)).unwrap_or_default();
+            let what = if self.is_synced() {
+                "the cache may be stale; decisions that need it wait"
+            } else {
+                "the cache has never synced; specs that need it are held"
+            };
+            tracing::warn!(
+                cache = self.name,
+                failed_reads = t.consecutive,
+                failing_for = ?Duration::from_secs(failing_for.as_secs()),
+                not_logged = t.unlogged,
+                error,
+                "cannot read {}: {what}",
+                self.name
+            );
+            t.warned = Some(now);
+            t.unlogged = 0;
+        } else {
+            t.unlogged += 1;
+        }
     }
 
     /// Has held one complete listing.
@@ -95,6 +199,27 @@ impl Health {
     #[must_use]
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
+    }
+
+    /// The last failed read's error while reads keep failing.
+    #[must_use]
+    pub fn error(&self) -> Option<String> {
+        self.trouble.lock().error.clone()
+    }
+
+    /// Everything `/readyz` and the metrics show of this cache.
+    #[must_use]
+    pub fn state(&self) -> CacheState {
+        let t = self.trouble.lock();
+        CacheState {
+            name: self.name,
+            synced: self.is_synced(),
+            fresh: self.is_fresh(),
+            failures: self.failures(),
+            consecutive_failures: t.consecutive,
+            error: t.error.clone(),
+            failing_for_seconds: t.since.map(|s| s.elapsed().as_secs()),
+        }
     }
 
     /// Waits until synced.
@@ -176,7 +301,10 @@ impl<S: ListSource> ListSource for Observed<S> {
                 let n = u32::try_from(listing.entries.len()).unwrap_or(u32::MAX);
                 self.next_call = Some(tokio::time::Instant::now() + self.per_entry * n);
             }
-            _ => self.health.failed(),
+            Ok(_) => self
+                .health
+                .failed("the server answered without a known cluster leader"),
+            Err(error) => self.health.failed(&crate::error::chain(error)),
         }
         result
     }
@@ -327,6 +455,21 @@ impl Caches {
         }
     }
 
+    /// The cache that holds the live objects of `kind`: what a spec that renders such an
+    /// object needs synced before it can be reconciled, and what garbage collection
+    /// needs fresh before it may delete such an object.
+    #[must_use]
+    pub fn kind_health(&self, kind: ObjectKind) -> &Health {
+        match kind {
+            ObjectKind::ServiceDefaults => self.service_defaults.health(),
+            ObjectKind::ServiceIntentions => self.service_intentions.health(),
+            ObjectKind::HttpRoute => self.http_routes.health(),
+            ObjectKind::NomadJob => self.nomad.jobs_health(),
+            ObjectKind::VaultPolicy => self.vault.policies_health(),
+            ObjectKind::VaultRole => self.vault.roles_health(),
+        }
+    }
+
     /// Every cache's health, in a fixed order.
     #[must_use]
     pub fn health(&self) -> Vec<&Health> {
@@ -343,7 +486,7 @@ impl Caches {
         ]
     }
 
-    /// Every cache has listed once (`/readyz`).
+    /// Every cache has listed once.
     #[must_use]
     pub fn all_synced(&self) -> bool {
         self.health().iter().all(|h| h.is_synced())
@@ -355,21 +498,27 @@ impl Caches {
         self.health().iter().all(|h| h.is_fresh())
     }
 
-    /// Every cache garbage collection decides from is synced and fresh: specs, config
-    /// entries, the Nomad job list and the Vault lists (not deployments or statuses).
+    /// Ready to serve (`/readyz`): the specs and statuses have listed, and every other
+    /// cache has either listed or is failing with a known reason (reported as degraded:
+    /// the specs that need it are held, the others reconcile). Not ready while a cache
+    /// is still on its first listing without trouble.
     #[must_use]
-    pub fn gc_fresh(&self) -> bool {
-        [
-            self.specs.health(),
-            self.service_defaults.health(),
-            self.service_intentions.health(),
-            self.http_routes.health(),
-            self.nomad.jobs_health(),
-            self.vault.policies_health(),
-            self.vault.roles_health(),
-        ]
-        .iter()
-        .all(|h| h.is_fresh())
+    pub fn ready(&self) -> bool {
+        self.specs.health().is_synced()
+            && self.statuses.health().is_synced()
+            && self
+                .health()
+                .iter()
+                .all(|h| h.is_synced() || h.error().is_some())
+    }
+
+    /// The object kinds whose cache is synced and fresh (garbage collection deletes only
+    /// objects of these kinds), and the others.
+    #[must_use]
+    pub fn gc_kinds(&self) -> (Vec<ObjectKind>, Vec<ObjectKind>) {
+        ObjectKind::APPLY_ORDER
+            .iter()
+            .partition(|k| self.kind_health(**k).is_fresh())
     }
 }
 
@@ -388,16 +537,23 @@ mod tests {
     fn health_is_fresh_only_between_a_success_and_the_next_failure() {
         let h = Health::new("x");
         assert!(!h.is_synced() && !h.is_fresh());
-        h.failed();
+        h.failed("boom");
         h.succeeded();
         assert!(!h.is_synced() && !h.is_fresh(), "fresh needs synced");
         h.mark_synced();
         assert!(h.is_synced() && h.is_fresh());
-        h.failed();
+        h.failed("500 invalid config entry kind: http-route");
         assert!(h.is_synced() && !h.is_fresh());
+        assert_eq!(
+            h.state().error.as_deref(),
+            Some("500 invalid config entry kind: http-route")
+        );
+        assert_eq!(h.state().consecutive_failures, 1);
         assert_eq!(h.failures(), 2);
         h.succeeded();
         assert!(h.is_fresh());
+        assert_eq!(h.error(), None, "a success clears the trouble");
+        assert_eq!(h.state().consecutive_failures, 0);
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! A pass runs (on the leader only) shortly after spec deletions (debounced), every
 //! `orphan_sweep_interval`, after an approval, and when this instance becomes leader.
 //!
-//! - Positive knowledge only: every cache must be synced and fresh (no failed read since
-//!   its last successful one), and every owned Vault object's content known; otherwise
-//!   the pass is skipped. A failed read is never "absent".
+//! - Positive knowledge only: the spec cache must be synced and fresh (no failed read
+//!   since its last successful one), or the pass is skipped; objects of a kind whose
+//!   cache is not synced and fresh are left alone (not counted, not deleted) while the
+//!   other kinds are collected, and orphan statuses are kept until every kind is known.
+//!   Every owned Vault object's content must be known. A failed read is never "absent".
 //! - Inventory: every object carrying Steward's ownership (config entry and job `Meta`,
 //!   policy marker, role bound claims). Orphans: owned objects whose owner key has no
 //!   spec.
@@ -193,15 +195,17 @@ impl GcState {
 
 /// Every owned object in the caches, reading Vault contents not known yet.
 /// `None` when something could not be read (no positive knowledge).
-async fn inventory(shared: &Shared) -> Option<Vec<GcObject>> {
+async fn inventory(shared: &Shared, kinds: &[ObjectKind]) -> Option<Vec<GcObject>> {
     let c = &shared.caches;
     let mut out = Vec::new();
-    for cache in [&c.service_defaults, &c.service_intentions, &c.http_routes] {
-        let kind = match cache.kind() {
-            "service-defaults" => ObjectKind::ServiceDefaults,
-            "service-intentions" => ObjectKind::ServiceIntentions,
-            _ => ObjectKind::HttpRoute,
-        };
+    for (kind, cache) in [
+        (ObjectKind::ServiceDefaults, &c.service_defaults),
+        (ObjectKind::ServiceIntentions, &c.service_intentions),
+        (ObjectKind::HttpRoute, &c.http_routes),
+    ] {
+        if !kinds.contains(&kind) {
+            continue;
+        }
         out.extend(
             cache
                 .owned()
@@ -209,7 +213,12 @@ async fn inventory(shared: &Shared) -> Option<Vec<GcObject>> {
                 .map(|(owner, name)| GcObject { owner, kind, name }),
         );
     }
-    for (owner, jkey, stopped) in c.nomad.owned() {
+    let jobs = if kinds.contains(&ObjectKind::NomadJob) {
+        c.nomad.owned()
+    } else {
+        Vec::new()
+    };
+    for (owner, jkey, stopped) in jobs {
         if stopped && !shared.config.purge_on_delete {
             continue;
         }
@@ -234,7 +243,12 @@ async fn inventory(shared: &Shared) -> Option<Vec<GcObject>> {
             .into_iter()
             .find(|k| c.specs.contains(k))
     };
-    for name in c.vault.policy_names() {
+    let policies = if kinds.contains(&ObjectKind::VaultPolicy) {
+        c.vault.policy_names()
+    } else {
+        Vec::new()
+    };
+    for name in policies {
         let owner = match (c.vault.policy(&name), user(&name)) {
             (Some(_), _) => c.vault.policy_owner(&name),
             (None, Some(key)) => Some(key),
@@ -252,7 +266,12 @@ async fn inventory(shared: &Shared) -> Option<Vec<GcObject>> {
             });
         }
     }
-    for name in c.vault.role_names() {
+    let roles = if kinds.contains(&ObjectKind::VaultRole) {
+        c.vault.role_names()
+    } else {
+        Vec::new()
+    };
+    for name in roles {
         let owner = match (c.vault.role(&name), user(&name)) {
             (Some(_), _) => c.vault.role_owner(&name),
             (None, Some(key)) => Some(key),
@@ -318,12 +337,21 @@ pub enum PassResult {
 
 /// One GC pass under `fence`.
 pub(crate) async fn pass(shared: &Shared, fence: Option<&Fence>) -> PassResult {
-    if !shared.caches.gc_fresh() {
-        tracing::info!("garbage collection skipped: not every cache is synced and fresh");
+    if !shared.caches.specs.is_fresh() {
+        tracing::info!("garbage collection skipped: the spec cache is not synced and fresh");
         count(shared, "skipped");
         return PassResult::Skipped;
     }
-    let Some(owned) = inventory(shared).await else {
+    // Objects of a kind whose cache is not synced and fresh are neither counted nor
+    // deleted (positive knowledge only); the other kinds are still collected.
+    let (kinds, unknown) = shared.caches.gc_kinds();
+    if !unknown.is_empty() {
+        tracing::info!(
+            skipped = %unknown.iter().map(ObjectKind::as_str).collect::<Vec<_>>().join(", "),
+            "garbage collection leaves these kinds alone: their caches are not synced and fresh"
+        );
+    }
+    let Some(owned) = inventory(shared, &kinds).await else {
         tracing::info!("garbage collection skipped: a Vault object could not be read");
         count(shared, "skipped");
         return PassResult::Skipped;
@@ -511,6 +539,11 @@ async fn delete_one(shared: &Shared, o: &GcObject) -> Result<(), String> {
 /// whose objects this pass deleted (`done`), and those no watch shows an object of.
 async fn delete_orphan_statuses(shared: &Shared, fence: Option<&Fence>, done: &BTreeSet<String>) {
     let c = &shared.caches;
+    // A status is the last word on objects that may still exist: keep it while any kind
+    // of object cannot be listed.
+    if !c.gc_kinds().1.is_empty() {
+        return;
+    }
     let owners: BTreeSet<String> = c
         .service_defaults
         .owned()

@@ -36,6 +36,13 @@ pub struct KindLabel {
     pub kind: String,
 }
 
+/// `cache` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabel {
+    /// Cache name (`specs`, `http-route`, `nomad-jobs`...).
+    pub cache: String,
+}
+
 /// `phase` label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PhaseLabel {
@@ -66,6 +73,12 @@ pub struct Metrics {
     pub gc_deleted: Counter,
     /// `steward_status_writes_total` (transactions).
     pub status_writes: Counter,
+    /// `steward_cache_synced{cache}` (0/1).
+    pub cache_synced: Family<CacheLabel, Gauge>,
+    /// `steward_cache_consecutive_failures{cache}`: failed reads in a row (0 = healthy).
+    pub cache_consecutive_failures: Family<CacheLabel, Gauge>,
+    /// `steward_cache_failed_reads_total{cache}`.
+    pub cache_failed_reads: Family<CacheLabel, Counter>,
 }
 
 impl Metrics {
@@ -82,6 +95,9 @@ impl Metrics {
             gc_passes: Family::default(),
             gc_deleted: Counter::default(),
             status_writes: Counter::default(),
+            cache_synced: Family::default(),
+            cache_consecutive_failures: Family::default(),
+            cache_failed_reads: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("steward");
         r.register("reconciles", "Reconciles by result", m.reconciles.clone());
@@ -122,7 +138,40 @@ impl Metrics {
             "Status write transactions",
             m.status_writes.clone(),
         );
+        r.register(
+            "cache_synced",
+            "1 once the cache has held one complete listing",
+            m.cache_synced.clone(),
+        );
+        r.register(
+            "cache_consecutive_failures",
+            "Failed reads of the cache in a row (0 while healthy)",
+            m.cache_consecutive_failures.clone(),
+        );
+        r.register(
+            "cache_failed_reads",
+            "Failed reads of the cache",
+            m.cache_failed_reads.clone(),
+        );
         m
+    }
+
+    /// Sets the cache gauges from one cache's state.
+    pub fn observe_cache(&self, state: &crate::cache::CacheState) {
+        let label = CacheLabel {
+            cache: state.name.to_owned(),
+        };
+        self.cache_synced
+            .get_or_create(&label)
+            .set(i64::from(state.synced));
+        self.cache_consecutive_failures
+            .get_or_create(&label)
+            .set(i64::try_from(state.consecutive_failures).unwrap_or(i64::MAX));
+        let counter = self.cache_failed_reads.get_or_create(&label);
+        let seen = counter.get();
+        if state.failures > seen {
+            counter.inc_by(state.failures - seen);
+        }
     }
 
     /// Counts one reconcile.

@@ -15,12 +15,12 @@ use steward_runtime::leader::{ConsulLock, LeaderConfig, LeaderElector, Leadershi
 use steward_runtime::sources::{ConsulConfigEntrySource, ConsulKvSource};
 use steward_runtime::watcher::WatcherConfig;
 use steward_runtime::{Action, Context, Controller, ControllerConfig, QueueConfig, Recorder};
-use steward_spec::Loaded;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::cache::kv_shards::ShardedKvConfig;
 use crate::cache::{Caches, Triggers};
 use crate::config::OperatorConfig;
 use crate::error::{Error, Result};
@@ -54,10 +54,8 @@ pub(crate) struct Shared {
     pub(crate) triggers: Triggers,
     pub(crate) gc: GcState,
     pub(crate) leadership: watch::Receiver<Leadership>,
-    /// Loaded specs by key: (generation, result).
-    pub(crate) loads: Mutex<HashMap<String, (u64, Arc<Loaded>)>>,
-    /// Rendered specs by key.
-    pub(crate) renders: Mutex<HashMap<String, crate::reconcile::CachedRender>>,
+    /// Rendered specs by key (bounded; see `reconcile::render`).
+    pub(crate) renders: Mutex<crate::reconcile::RenderMemo>,
     /// When the edge gateway was last seen.
     pub(crate) gateway_seen: Mutex<Option<Instant>>,
     /// Reconciles run so far (any result).
@@ -169,8 +167,7 @@ impl Operator {
             triggers,
             gc: GcState::default(),
             leadership,
-            loads: Mutex::new(HashMap::new()),
-            renders: Mutex::new(HashMap::new()),
+            renders: Mutex::new(crate::reconcile::RenderMemo::default()),
             gateway_seen: Mutex::new(None),
             reconciles: AtomicU64::new(0),
             verified: Mutex::new(HashMap::new()),
@@ -369,6 +366,16 @@ fn panic_message(e: tokio::task::JoinError) -> String {
 }
 
 fn spawn_watches(s: &Arc<Shared>, tasks: &mut JoinSet<&'static str>) {
+    // Specs held because a cache they need had not synced go on as soon as it has.
+    for kind in steward_render::ObjectKind::APPLY_ORDER {
+        let s2 = s.clone();
+        tasks.spawn(async move {
+            s2.caches.kind_health(kind).wait_synced().await;
+            s2.triggers.keys(s2.caches.specs.keys());
+            std::future::pending::<()>().await;
+            "cache-sync-trigger"
+        });
+    }
     let cfg = &s.config;
     let consul = s.clients.consul.clone();
     let wait = cfg.watch_wait;
@@ -388,16 +395,24 @@ fn spawn_watches(s: &Arc<Shared>, tasks: &mut JoinSet<&'static str>) {
     };
     let c = &s.caches;
     {
+        // One watch per namespace (see `cache::kv_shards`): an edit re-reads its own
+        // namespace, not all 10,000 documents.
         let cache = c.specs.clone();
-        let source = ConsulKvSource::new(consul.clone(), cfg.specs_prefix()).wait(wait);
-        let (prefix, wc, t, n) = (
+        let config = ShardedKvConfig {
+            wait,
+            shards: limited(50.0, 10),
+            shard: limited(50.0, 10),
+            per_entry: Duration::from_micros(20),
+            leader_hold: None,
+        };
+        let (client, prefix, t, n) = (
+            consul.clone(),
             cfg.specs_prefix(),
-            limited(50.0, 10),
             s.triggers.clone(),
             c.names.clone(),
         );
         tasks.spawn(async move {
-            cache.run(prefix, source, wc, t, n).await;
+            cache.run(client, prefix, config, t, n).await;
             "spec-watch"
         });
     }
@@ -555,6 +570,9 @@ impl OperatorHandle {
     }
 
     fn refresh_gauges(&self) {
+        for state in self.cache_health() {
+            self.shared.metrics.observe_cache(&state);
+        }
         let mut by_phase: HashMap<&'static str, i64> = crate::status::Phase::ALL
             .iter()
             .map(|p| (p.as_str(), 0))
@@ -585,20 +603,22 @@ impl OperatorHandle {
         self.shared.leadership.borrow().is_leader()
     }
 
-    /// Every cache has listed at least once (`/readyz`).
+    /// Ready (`/readyz`): the specs and statuses have listed, and every other cache has
+    /// listed or is failing with a known reason (see [`crate::cache::Caches::ready`]).
     #[must_use]
     pub fn is_ready(&self) -> bool {
-        self.shared.caches.all_synced()
+        self.shared.caches.ready()
     }
 
-    /// Each cache with whether it is synced and fresh.
+    /// Each cache's sync, freshness and trouble (the server's last answer while its
+    /// reads keep failing).
     #[must_use]
-    pub fn cache_health(&self) -> Vec<(&'static str, bool, bool)> {
+    pub fn cache_health(&self) -> Vec<crate::cache::CacheState> {
         self.shared
             .caches
             .health()
             .into_iter()
-            .map(|h| (h.name(), h.is_synced(), h.is_fresh()))
+            .map(crate::cache::Health::state)
             .collect()
     }
 

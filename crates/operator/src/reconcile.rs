@@ -26,7 +26,6 @@ mod gather;
 mod render;
 
 use std::collections::BTreeSet;
-use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,8 +48,8 @@ use crate::writer::{StatusOp, WriteError};
 
 use apply::{execute, preflight};
 pub(crate) use describe::describe_spec;
-use gather::{Trust, gather};
-pub(crate) use render::CachedRender;
+use gather::{Gathered, Trust, gather};
+pub(crate) use render::RenderMemo;
 use render::{Rendered, render_spec};
 
 /// How long to wait for the watch to show our own write before looking again.
@@ -58,6 +57,9 @@ const SHORT_REQUEUE: Duration = Duration::from_millis(100);
 /// How long to wait for a cache that has not synced yet (a server may be down at start:
 /// do not spin).
 const SYNC_REQUEUE: Duration = Duration::from_secs(1);
+/// How often a spec held by a cache that cannot sync looks again (the cache's first
+/// sync queues every spec at once; this is the safety net).
+const UNSYNCED_REQUEUE: Duration = Duration::from_secs(30);
 /// When a pre-flight read found a clash the watches have not shown yet, look again once
 /// they had time to (the watch event then triggers anyway).
 const PREFLIGHT_REQUEUE: Duration = Duration::from_secs(1);
@@ -118,20 +120,7 @@ pub enum ReconcileError {
     },
 }
 
-/// `error: cause: cause...` on one line (for status messages and events).
-#[must_use]
-pub fn chain(error: &(dyn StdError + 'static)) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut cur = error.source();
-    while let Some(e) = cur {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = e.source();
-    }
-    parts.join(": ")
-}
+pub use crate::error::chain;
 
 fn describe(o: &ObjectRef, key: &SpecKey) -> String {
     match o.kind {
@@ -213,6 +202,8 @@ async fn run(shared: &Arc<Shared>, key: &str, lease: &Lease) -> Result<Action, R
         return Ok(Action::requeue(SYNC_REQUEUE));
     }
     let Some(entry) = caches.specs.get(key) else {
+        // Gone: garbage collection takes its objects; forget what was remembered of it.
+        render::forget(shared, key);
         return Ok(Action::await_change());
     };
     let generation = entry.generation;
@@ -249,9 +240,6 @@ async fn run(shared: &Arc<Shared>, key: &str, lease: &Lease) -> Result<Action, R
         } => (key, desired, replicas, next_change, batch),
     };
     let trust = Trust::of(stored.as_deref(), generation, &desired.hash, replicas);
-    let Some((live, pending)) = gather(shared, &spec_key, &desired, trust).await? else {
-        return Ok(Action::requeue(SYNC_REQUEUE));
-    };
     let base = |verdict, job_modify_index| StatusInput {
         generation,
         spec_hash: Some(desired.hash.clone()),
@@ -259,6 +247,34 @@ async fn run(shared: &Arc<Shared>, key: &str, lease: &Lease) -> Result<Action, R
         next_scaling_change: next_change,
         job_modify_index,
         verdict,
+    };
+    let (live, pending) = match gather(shared, &spec_key, &desired, trust).await? {
+        Gathered::Live(live, pending) => (live, pending),
+        // A cache still on its first listing: look again shortly, quietly (its sync
+        // queues every spec anyway).
+        Gathered::Waiting(waiting) if waiting.iter().all(|w| w.error.is_none()) => {
+            return Ok(Action::requeue(SYNC_REQUEUE));
+        }
+        // A cache that cannot sync: say so in the spec's status, and look again now
+        // and then (the cache's first sync queues every spec).
+        Gathered::Waiting(waiting) => {
+            let input = base(
+                Verdict::Waiting {
+                    caches: waiting
+                        .into_iter()
+                        .map(|w| status::WaitingFor {
+                            kind: w.kind.as_str().to_owned(),
+                            cache: w.cache.to_owned(),
+                            error: w.error,
+                        })
+                        .collect(),
+                    objects: desired.objects(),
+                },
+                None,
+            );
+            write_status(shared, key, lease, &input, stored.as_deref(), &mut events).await?;
+            return Ok(Action::requeue(UNSYNCED_REQUEUE));
+        }
     };
     let requeue = scaling_requeue(next_change, now);
 
@@ -429,17 +445,18 @@ async fn run(shared: &Arc<Shared>, key: &str, lease: &Lease) -> Result<Action, R
         (None, true) => Rollout::Pending,
         (None, false) => {
             let state = match caches.nomad.job(&jkey) {
-                CachedJob::Job(j) | CachedJob::Written(j) => Some(JobState::of(&j)),
-                _ => live
-                    .job
-                    .as_deref()
-                    .map(JobState::of)
-                    .or(live.job_verified.map(|index| JobState {
-                        job_modify_index: index,
-                        version: None,
-                        stable: false,
-                        stop: false,
-                    })),
+                CachedJob::Written(j) => Some(JobState::of(&j)),
+                _ => caches.nomad.job_state(&jkey).or_else(|| {
+                    live.job
+                        .as_deref()
+                        .map(JobState::of)
+                        .or(live.job_verified.map(|index| JobState {
+                            job_modify_index: index,
+                            version: None,
+                            stable: false,
+                            stop: false,
+                        }))
+                }),
             };
             let available_before = previous.is_some_and(|p| {
                 p.condition(status::AVAILABLE)
@@ -592,6 +609,9 @@ async fn write_status(
         let (type_, reason) = match computed.phase {
             Phase::Synced => (EventType::Normal, "Synced"),
             Phase::Progressing => (EventType::Normal, "Progressing"),
+            Phase::Pending if computed.waiting_for_cache() => {
+                (EventType::Warning, status::REASON_CACHE_UNAVAILABLE)
+            }
             Phase::Pending => (EventType::Normal, "Pending"),
             Phase::Degraded => (EventType::Warning, "Degraded"),
             Phase::Invalid => (EventType::Warning, "InvalidSpec"),

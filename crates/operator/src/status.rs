@@ -239,6 +239,13 @@ pub struct StatusDoc {
 }
 
 impl StatusDoc {
+    /// Held because a cache it needs cannot sync ([`Verdict::Waiting`]).
+    #[must_use]
+    pub fn waiting_for_cache(&self) -> bool {
+        self.condition(RESOURCES_SYNCED)
+            .is_some_and(|c| c.reason == REASON_CACHE_UNAVAILABLE)
+    }
+
     /// The condition of `type_`, if present.
     #[must_use]
     pub fn condition(&self, type_: &str) -> Option<&Condition> {
@@ -296,6 +303,21 @@ pub enum Rollout {
     Reverted(String),
 }
 
+/// A cache a spec waits for (see [`Verdict::Waiting`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingFor {
+    /// The object kind the spec renders (`http-route`).
+    pub kind: String,
+    /// The cache that holds that kind.
+    pub cache: String,
+    /// The server's last answer while the cache's reads keep failing.
+    pub error: Option<String>,
+}
+
+/// Reason of the `ResourcesSynced` condition (and of the Warning event) while a spec
+/// waits for a cache that cannot sync.
+pub const REASON_CACHE_UNAVAILABLE: &str = "CacheUnavailable";
+
 /// Everything a reconcile decided, as input to [`compute`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -310,6 +332,14 @@ pub enum Verdict {
     Conflict {
         /// Each conflicting object with a message naming its owner.
         conflicts: Vec<(ObjectRef, String)>,
+        /// Every object of the spec.
+        objects: Vec<ObjectRef>,
+    },
+    /// A cache of a kind the spec renders cannot sync: nothing decided, nothing
+    /// written (other specs go on).
+    Waiting {
+        /// The caches, with the server's answers.
+        caches: Vec<WaitingFor>,
         /// Every object of the spec.
         objects: Vec<ObjectRef>,
     },
@@ -408,6 +438,44 @@ pub fn compute(input: &StatusInput) -> StatusDoc {
                 condition(RESOURCES_SYNCED, False, "Conflict", &message),
                 condition(AVAILABLE, Unknown, "Conflict", "nothing is applied"),
                 condition(DEGRADED, Unknown, "Conflict", "nothing is applied"),
+            ];
+        }
+        Verdict::Waiting { caches, objects } => {
+            let message = caches
+                .iter()
+                .map(|c| match &c.error {
+                    Some(error) => format!(
+                        "the {} cache cannot list {} objects: {error}",
+                        c.cache, c.kind
+                    ),
+                    None => format!("the {} cache has not listed yet", c.cache),
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            doc.phase = Phase::Pending;
+            doc.message = format!(
+                "held until the live {} objects can be read: {message}",
+                caches
+                    .iter()
+                    .map(|c| c.kind.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            doc.objects = objects
+                .iter()
+                .map(|o| object_status(o, ObjectState::Pending, None))
+                .collect();
+            let held = "nothing is applied while the live state is unknown";
+            doc.conditions = vec![
+                condition(ACCEPTED, True, "Valid", "the spec is valid"),
+                condition(
+                    RESOURCES_SYNCED,
+                    Unknown,
+                    REASON_CACHE_UNAVAILABLE,
+                    &message,
+                ),
+                condition(AVAILABLE, Unknown, REASON_CACHE_UNAVAILABLE, held),
+                condition(DEGRADED, Unknown, REASON_CACHE_UNAVAILABLE, held),
             ];
         }
         Verdict::Applied {
@@ -619,6 +687,50 @@ mod tests {
             (degraded.status, degraded.reason.as_str()),
             (ConditionStatus::True, "AutoReverted")
         );
+    }
+
+    #[test]
+    fn a_spec_held_by_a_cache_names_the_kind_and_the_server_answer() {
+        let route = ObjectRef {
+            kind: ObjectKind::HttpRoute,
+            name: "a-web".into(),
+        };
+        let doc = compute(&StatusInput {
+            generation: 4,
+            spec_hash: Some("h".into()),
+            replicas: Some(1),
+            next_scaling_change: None,
+            job_modify_index: None,
+            verdict: Verdict::Waiting {
+                caches: vec![WaitingFor {
+                    kind: "http-route".into(),
+                    cache: "http-route".into(),
+                    error: Some(
+                        "consul: 500 Internal Server Error: invalid config entry kind: http-route"
+                            .into(),
+                    ),
+                }],
+                objects: vec![job(), route],
+            },
+        });
+        assert_eq!(doc.phase, Phase::Pending);
+        assert!(doc.waiting_for_cache());
+        let synced = doc.condition(RESOURCES_SYNCED).unwrap();
+        assert_eq!(synced.status, ConditionStatus::Unknown);
+        assert_eq!(synced.reason, REASON_CACHE_UNAVAILABLE);
+        assert!(
+            synced
+                .message
+                .contains("invalid config entry kind: http-route"),
+            "{}",
+            synced.message
+        );
+        assert!(doc.message.contains("http-route"), "{}", doc.message);
+        assert!(doc.objects.iter().all(|o| o.state == ObjectState::Pending));
+        assert_eq!(doc.objects.len(), 2);
+        // An applied spec is not waiting.
+        let applied = compute(&applied(ObjectState::Synced, Rollout::Batch));
+        assert!(!applied.waiting_for_cache());
     }
 
     #[test]

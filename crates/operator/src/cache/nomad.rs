@@ -3,9 +3,12 @@
 //! - The job list (`GET /v1/jobs?meta=true&namespace=*`, blocking) is the authority on
 //!   which jobs exist, with their `JobModifyIndex` and ownership `Meta`.
 //! - The event stream (`topic=Job&topic=Deployment`, one connection) carries full job
-//!   bodies and deployments; on every (re)connect the deployments are listed once.
-//!   Lost or reordered events cost at most a direct read: a job body is used only while
-//!   its `JobModifyIndex` equals the list's, otherwise the reconcile reads the job.
+//!   bodies and deployments; on every (re)connect the deployments are listed once. Of a
+//!   job body only its [`JobFacts`] are kept (version, stability, owner: what the
+//!   rollout and the status need), never the body: 10,000 canonicalised jobs are
+//!   hundreds of megabytes. A reconcile that needs the body (to diff it) reads it.
+//!   Lost or reordered events cost at most that read: facts are used only while their
+//!   `JobModifyIndex` equals the list's.
 //! - Our own registrations are kept as an overlay until the list shows them.
 
 use std::collections::{BTreeSet, HashMap};
@@ -24,6 +27,8 @@ use steward_hashi::{NomadClient, QueryOptions, RequestSpec};
 use steward_render::names;
 use steward_runtime::backoff::{Backoff, BackoffConfig};
 use steward_runtime::watcher::{Event, ListSource, Listing, ListingEntry, WatcherConfig, watcher};
+
+use crate::rollout::JobState;
 
 use super::{Health, Observed, Triggers};
 
@@ -117,6 +122,74 @@ pub fn stub_owner(stub: &JobStub) -> Option<String> {
     names::SpecKey::parse(key).map(|k| k.to_string())
 }
 
+/// What the operator keeps of a job body: identity and the few fields the rollout and
+/// the status need.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JobFacts {
+    /// Moves on spec changes.
+    pub job_modify_index: u64,
+    /// Moves on any job write.
+    pub modify_index: u64,
+    /// Version.
+    pub version: u64,
+    /// A deployment of this version succeeded.
+    pub stable: bool,
+    /// Stopped.
+    pub stop: bool,
+    /// The owning spec key, from the ownership `Meta`.
+    pub owner: Option<String>,
+}
+
+impl JobFacts {
+    /// The facts of a job body.
+    #[must_use]
+    pub fn of(job: &Job) -> Self {
+        Self {
+            job_modify_index: job.view.job_modify_index,
+            modify_index: job.view.modify_index,
+            version: job.view.version,
+            stable: job.view.stable,
+            stop: job.view.stop,
+            owner: names::owner_from_meta(job.raw.get("Meta").unwrap_or(&Value::Null))
+                .map(|k| k.to_string()),
+        }
+    }
+
+    /// The rollout's view of the job.
+    #[must_use]
+    pub fn state(&self) -> JobState {
+        JobState {
+            job_modify_index: self.job_modify_index,
+            version: Some(self.version),
+            stable: self.stable,
+            stop: self.stop,
+        }
+    }
+}
+
+/// The fields of an event-stream job body the cache decodes (straight from the payload,
+/// without copying the body).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EventJob {
+    #[serde(rename = "ID", default)]
+    id: String,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    meta: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    job_modify_index: u64,
+    #[serde(default)]
+    modify_index: u64,
+    #[serde(default)]
+    version: u64,
+    #[serde(default)]
+    stable: bool,
+    #[serde(default)]
+    stop: bool,
+}
+
 #[derive(Debug, Clone)]
 struct Overlay {
     /// `JobModifyIndex` of the job we replaced (`None` = it did not exist).
@@ -130,19 +203,17 @@ struct Overlay {
 pub enum CachedJob {
     /// Not listed.
     Absent,
-    /// Listed, with a body of the same `JobModifyIndex`.
-    Job(Arc<Job>),
     /// We registered it and the list has not caught up: the job we sent.
     Written(Arc<Job>),
-    /// Listed, but no body of that version is cached: read it.
-    Stale(Arc<JobStub>),
+    /// Listed: read the body when it is needed.
+    Listed(Arc<JobStub>),
 }
 
 /// Nomad jobs and deployments.
 #[derive(Debug)]
 pub struct NomadCache {
     stubs: RwLock<HashMap<String, Arc<JobStub>>>,
-    bodies: Mutex<HashMap<String, Arc<Job>>>,
+    facts: Mutex<HashMap<String, JobFacts>>,
     overlay: Mutex<HashMap<String, Overlay>>,
     deployments: RwLock<HashMap<String, Vec<Arc<Deployment>>>>,
     versions: Mutex<HashMap<(String, u64), Option<String>>>,
@@ -157,8 +228,8 @@ impl Default for NomadCache {
     }
 }
 
-fn newer(a: &Job, b: &Job) -> bool {
-    (a.view.job_modify_index, a.view.modify_index) >= (b.view.job_modify_index, b.view.modify_index)
+fn newer(a: &JobFacts, b: &JobFacts) -> bool {
+    (a.job_modify_index, a.modify_index) >= (b.job_modify_index, b.modify_index)
 }
 
 impl NomadCache {
@@ -167,7 +238,7 @@ impl NomadCache {
     pub fn new() -> Self {
         Self {
             stubs: RwLock::new(HashMap::new()),
-            bodies: Mutex::new(HashMap::new()),
+            facts: Mutex::new(HashMap::new()),
             overlay: Mutex::new(HashMap::new()),
             deployments: RwLock::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
@@ -211,28 +282,34 @@ impl NomadCache {
                 overlay.remove(key);
             }
         }
-        let Some(stub) = stub else {
-            return CachedJob::Absent;
-        };
-        match self.bodies.lock().get(key) {
-            Some(body)
-                if body.view.job_modify_index == stub.job_modify_index
-                    && body.view.stop == stub.stop =>
-            {
-                CachedJob::Job(body.clone())
-            }
-            _ => CachedJob::Stale(stub),
+        match stub {
+            Some(stub) => CachedJob::Listed(stub),
+            None => CachedJob::Absent,
         }
     }
 
-    /// Stores a job body read directly.
-    pub fn store_body(&self, job: Arc<Job>) {
+    /// The rollout's view of the listed job: from its facts when they are of the listed
+    /// `JobModifyIndex`, else `None` (the caller knows more, or reads the job).
+    #[must_use]
+    pub fn job_state(&self, key: &str) -> Option<JobState> {
+        let stub = self.stub(key)?;
+        let facts = self.facts.lock();
+        let f = facts.get(key)?;
+        (f.job_modify_index == stub.job_modify_index && f.stop == stub.stop).then(|| f.state())
+    }
+
+    /// Keeps the facts of a job body (read directly, or from the event stream).
+    pub fn store_body(&self, job: &Job) {
         let key = job_key(&job.view.namespace, &job.view.id);
-        let mut bodies = self.bodies.lock();
-        match bodies.get(&key) {
-            Some(old) if !newer(&job, old) => {}
+        self.store_facts(key, JobFacts::of(job));
+    }
+
+    fn store_facts(&self, key: String, facts: JobFacts) {
+        let mut all = self.facts.lock();
+        match all.get(&key) {
+            Some(old) if !newer(&facts, old) => {}
             _ => {
-                bodies.insert(key, job);
+                all.insert(key, facts);
             }
         }
     }
@@ -318,9 +395,7 @@ impl NomadCache {
         if let Some(s) = self.stub(key) {
             return stub_owner(&s);
         }
-        let bodies = self.bodies.lock();
-        let body = bodies.get(key)?;
-        names::owner_from_meta(body.raw.get("Meta").unwrap_or(&Value::Null)).map(|k| k.to_string())
+        self.facts.lock().get(key)?.owner.clone()
     }
 
     /// Applies one event of the job list watcher.
@@ -348,8 +423,9 @@ impl NomadCache {
             }
             Event::Deleted(k) => {
                 let old = self.stubs.write().remove(k);
-                self.bodies.lock().remove(k);
+                self.facts.lock().remove(k);
                 self.deployments.write().remove(k);
+                self.versions.lock().retain(|(job, _), _| job != k);
                 triggers.keys(old.as_deref().and_then(stub_owner));
                 triggers.key(k.clone());
             }
@@ -365,14 +441,29 @@ impl NomadCache {
                     let Some(raw) = e.payload.get("Job").filter(|j| j.is_object()) else {
                         continue;
                     };
-                    let Ok(job) = Job::from_value(raw.clone()) else {
+                    let Ok(job) = EventJob::deserialize(raw) else {
                         continue;
                     };
-                    let key = job_key(&job.view.namespace, &job.view.id);
-                    let owner = names::owner_from_meta(job.raw.get("Meta").unwrap_or(&Value::Null));
-                    self.store_version_hashes(&key, std::slice::from_ref(&job));
-                    self.store_body(Arc::new(job));
-                    triggers.key(owner.map_or(key, |k| k.to_string()));
+                    let key = job_key(&job.namespace, &job.id);
+                    let meta = job.meta.unwrap_or_default();
+                    let owned = meta.get(names::META_MANAGED_BY).map(String::as_str)
+                        == Some(names::MANAGED_BY);
+                    let owner = meta
+                        .get(names::META_SPEC)
+                        .filter(|_| owned)
+                        .and_then(|k| names::SpecKey::parse(k))
+                        .map(|k| k.to_string());
+                    self.store_version_hash(&key, job.version, meta.get(names::META_HASH).cloned());
+                    let facts = JobFacts {
+                        job_modify_index: job.job_modify_index,
+                        modify_index: job.modify_index,
+                        version: job.version,
+                        stable: job.stable,
+                        stop: job.stop,
+                        owner: owner.clone(),
+                    };
+                    self.store_facts(key.clone(), facts);
+                    triggers.key(owner.unwrap_or(key));
                 }
                 "Deployment" => {
                     let Some(raw) = e.payload.get("Deployment") else {
@@ -457,7 +548,8 @@ impl NomadCache {
             match self.follow(&client, &triggers).await {
                 Ok(()) => backoff.success(),
                 Err(error) => {
-                    self.deployments_health.failed();
+                    // `Health` logs it at WARN (rate-limited) with Nomad's answer.
+                    self.deployments_health.failed(&error);
                     let delay = backoff.failure();
                     tracing::debug!(%error, ?delay, "nomad event stream interrupted");
                     tokio::time::sleep(delay).await;
@@ -542,7 +634,7 @@ mod tests {
     }
 
     #[test]
-    fn bodies_are_used_only_at_the_listed_version() {
+    fn facts_of_bodies_are_used_only_at_the_listed_version() {
         let cache = NomadCache::new();
         let (triggers, mut rx) = Triggers::new();
         cache.apply_list(
@@ -550,7 +642,12 @@ mod tests {
             &triggers,
         );
         assert_eq!(rx.try_recv().unwrap(), "a/web");
-        assert!(matches!(cache.job("a/web"), CachedJob::Stale(_)));
+        assert!(matches!(cache.job("a/web"), CachedJob::Listed(_)));
+        assert_eq!(cache.job_state("a/web"), None, "no body seen yet");
+        let mut body = job("a", "web", 10);
+        body["Version"] = json!(3);
+        body["Stable"] = json!(true);
+        body["Meta"]["steward.hash"] = json!("h3");
         let frame = EventFrame {
             index: 11,
             events: vec![NomadEvent {
@@ -559,24 +656,35 @@ mod tests {
                 key: "web".into(),
                 namespace: "a".into(),
                 index: 11,
-                payload: json!({"Job": job("a", "web", 10)}),
+                payload: json!({"Job": body}),
             }],
         };
         cache.apply_frame(&frame, &triggers);
-        assert!(matches!(cache.job("a/web"), CachedJob::Job(_)));
+        assert_eq!(rx.try_recv().unwrap(), "a/web", "the owner is queued");
+        let state = cache.job_state("a/web").unwrap();
+        assert_eq!(
+            (state.job_modify_index, state.version, state.stable),
+            (10, Some(3), true)
+        );
+        assert_eq!(cache.version_hash("a/web", 3), Some(Some("h3".to_owned())));
         assert_eq!(cache.owned(), vec![("a/web".into(), "a/web".into(), false)]);
-        // The list moves on: the body is stale until a new one arrives.
+        // The list moves on: the facts are stale until a newer body arrives.
         cache.apply_list(
             &Event::Applied("a/web".into(), stub("a", "web", 12, Some("a/web"))),
             &triggers,
         );
-        assert!(matches!(cache.job("a/web"), CachedJob::Stale(_)));
-        // An older body never replaces a newer one.
-        cache.store_body(Arc::new(Job::from_value(job("a", "web", 12)).unwrap()));
-        cache.store_body(Arc::new(Job::from_value(job("a", "web", 10)).unwrap()));
-        assert!(matches!(cache.job("a/web"), CachedJob::Job(j) if j.view.job_modify_index == 12));
+        assert_eq!(cache.job_state("a/web"), None);
+        // Older facts never replace newer ones.
+        cache.store_body(&Job::from_value(job("a", "web", 12)).unwrap());
+        cache.store_body(&Job::from_value(job("a", "web", 10)).unwrap());
+        assert_eq!(cache.job_state("a/web").unwrap().job_modify_index, 12);
         cache.apply_list(&Event::Deleted("a/web".into()), &triggers);
         assert!(matches!(cache.job("a/web"), CachedJob::Absent));
+        assert_eq!(
+            cache.version_hash("a/web", 3),
+            None,
+            "forgotten with the job"
+        );
     }
 
     #[test]
@@ -591,7 +699,7 @@ mod tests {
             &Event::Applied("a/web".into(), stub("a", "web", 5, Some("a/web"))),
             &triggers,
         );
-        assert!(matches!(cache.job("a/web"), CachedJob::Stale(_)));
+        assert!(matches!(cache.job("a/web"), CachedJob::Listed(_)));
     }
 
     #[test]

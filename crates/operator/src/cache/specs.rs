@@ -1,16 +1,14 @@
 //! The spec cache: every document under `<prefix>/specs/`, by spec key `<ns>/<name>`.
 
 use std::collections::BTreeMap;
-use std::pin::pin;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt as _;
 use parking_lot::RwLock;
+use steward_hashi::ConsulClient;
 use steward_hashi::consul::KvPair;
-use steward_runtime::watcher::{Event, ListSource, WatcherConfig, watcher};
 
-use super::{Health, NameIndex, Observed, Triggers};
+use super::kv_shards::{ShardSink, ShardedKv, ShardedKvConfig, in_shard};
+use super::{Health, NameIndex, Triggers};
 
 /// One spec document as stored in KV.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +26,7 @@ pub struct SpecEntry {
 pub struct SpecCache {
     map: RwLock<BTreeMap<String, Arc<SpecEntry>>>,
     health: Arc<Health>,
+    shards: Arc<ShardedKv>,
 }
 
 impl Default for SpecCache {
@@ -40,9 +39,11 @@ impl SpecCache {
     /// An empty cache.
     #[must_use]
     pub fn new() -> Self {
+        let health = Arc::new(Health::new("specs"));
         Self {
             map: RwLock::new(BTreeMap::new()),
-            health: Arc::new(Health::new("specs")),
+            shards: Arc::new(ShardedKv::new(health.clone())),
+            health,
         }
     }
 
@@ -100,86 +101,130 @@ impl SpecCache {
         })
     }
 
-    /// Applies one watcher event; queues the keys it concerns and asks for a GC pass
-    /// when specs disappeared.
-    pub fn apply(
+    /// One shard's complete listing (see [`super::kv_shards`]): replaces the specs of that
+    /// shard, queues the keys that are new, changed or gone, and asks for a GC pass when
+    /// specs disappeared.
+    pub fn listed(
         &self,
         prefix: &str,
-        event: &Event<String, KvPair>,
+        shard: &str,
+        pairs: &[KvPair],
         triggers: &Triggers,
         names: &NameIndex,
     ) {
-        match event {
-            Event::Restarted(all) => {
-                let fresh: BTreeMap<String, Arc<SpecEntry>> = all
-                    .iter()
-                    .filter_map(|(_, pair)| Self::entry(prefix, pair))
-                    .map(|e| (e.key.clone(), Arc::new(e)))
-                    .collect();
-                let removed: Vec<String> = {
-                    let mut map = self.map.write();
-                    let removed = map
-                        .keys()
-                        .filter(|k| !fresh.contains_key(*k))
-                        .cloned()
-                        .collect();
-                    *map = fresh;
-                    removed
-                };
-                for k in &removed {
-                    names.remove(k);
-                }
-                let keys = self.keys();
-                for k in &keys {
-                    names.insert(k);
-                }
-                self.health.mark_synced();
-                let any_removed = !removed.is_empty();
-                triggers.keys(keys);
-                triggers.keys(removed);
-                if any_removed {
-                    triggers.gc();
+        let fresh: BTreeMap<String, Arc<SpecEntry>> = pairs
+            .iter()
+            .filter(|pair| in_shard(shard, &pair.key))
+            .filter_map(|pair| Self::entry(prefix, pair))
+            .map(|e| (e.key.clone(), Arc::new(e)))
+            .collect();
+        let (changed, removed) = {
+            let mut map = self.map.write();
+            let removed: Vec<String> = map
+                .keys()
+                .filter(|k| in_shard(shard, &format!("{prefix}{k}")) && !fresh.contains_key(*k))
+                .cloned()
+                .collect();
+            for k in &removed {
+                map.remove(k);
+            }
+            let mut changed = Vec::new();
+            for (k, e) in fresh {
+                if map.get(&k).is_none_or(|old| old.generation != e.generation) {
+                    changed.push(k.clone());
+                    map.insert(k, e);
                 }
             }
-            Event::Applied(_, pair) => {
-                if let Some(e) = Self::entry(prefix, pair) {
-                    let key = e.key.clone();
-                    self.map.write().insert(key.clone(), Arc::new(e));
-                    names.insert(&key);
-                    triggers.key(key);
-                }
-            }
-            Event::Deleted(kv_key) => {
-                if let Some(key) = kv_key.strip_prefix(prefix) {
-                    self.map.write().remove(key);
-                    names.remove(key);
-                    triggers.key(key);
-                    triggers.gc();
-                }
-            }
-            // The source wrapper already marked the cache stale.
-            Event::Error(_) => {}
+            (changed, removed)
+        };
+        for k in &removed {
+            names.remove(k);
+        }
+        for k in &changed {
+            names.insert(k);
+        }
+        let any_removed = !removed.is_empty();
+        triggers.keys(changed);
+        triggers.keys(removed);
+        if any_removed {
+            triggers.gc();
         }
     }
 
-    /// Watches `source` (a KV prefix source on `prefix`) until the task is dropped.
-    pub async fn run<S>(
+    /// One spec created or changed.
+    pub fn applied(&self, prefix: &str, pair: &KvPair, triggers: &Triggers, names: &NameIndex) {
+        if let Some(e) = Self::entry(prefix, pair) {
+            let key = e.key.clone();
+            self.map.write().insert(key.clone(), Arc::new(e));
+            names.insert(&key);
+            triggers.key(key);
+        }
+    }
+
+    /// One spec deleted.
+    pub fn deleted(&self, prefix: &str, kv_key: &str, triggers: &Triggers, names: &NameIndex) {
+        if let Some(key) = kv_key.strip_prefix(prefix) {
+            self.map.write().remove(key);
+            names.remove(key);
+            triggers.key(key);
+            triggers.gc();
+        }
+    }
+
+    /// Synced, and no read of the prefix or of any of its shards failed since its last
+    /// success (what garbage collection needs).
+    #[must_use]
+    pub fn is_fresh(&self) -> bool {
+        self.shards.is_fresh()
+    }
+
+    /// Watches `prefix` in shards (one per namespace; see [`super::kv_shards`]) until the task
+    /// is dropped.
+    pub async fn run(
         self: Arc<Self>,
+        client: ConsulClient,
         prefix: String,
-        source: S,
-        config: WatcherConfig,
+        config: ShardedKvConfig,
         triggers: Triggers,
         names: Arc<NameIndex>,
-    ) where
-        S: ListSource<Key = String, Item = KvPair> + 'static,
-    {
-        let mut events = pin!(watcher(
-            Observed::new(source, self.health.clone(), Duration::from_micros(20)),
-            config
-        ));
-        while let Some(event) = events.next().await {
-            self.apply(&prefix, &event, &triggers, &names);
-        }
+    ) {
+        let sink = Arc::new(Sink {
+            cache: self.clone(),
+            prefix: prefix.clone(),
+            triggers,
+            names,
+        });
+        self.shards.clone().run(client, prefix, config, sink).await;
+    }
+}
+
+/// The spec cache as the sharded watch's sink.
+struct Sink {
+    cache: Arc<SpecCache>,
+    prefix: String,
+    triggers: Triggers,
+    names: Arc<NameIndex>,
+}
+
+impl ShardSink for Sink {
+    fn listed(&self, shard: &str, pairs: Vec<KvPair>) {
+        self.cache
+            .listed(&self.prefix, shard, &pairs, &self.triggers, &self.names);
+    }
+
+    fn applied(&self, pair: KvPair) {
+        self.cache
+            .applied(&self.prefix, &pair, &self.triggers, &self.names);
+    }
+
+    fn deleted(&self, kv_key: &str) {
+        self.cache
+            .deleted(&self.prefix, kv_key, &self.triggers, &self.names);
+    }
+
+    fn synced(&self) {
+        // Every key was queued as its shard listed; a GC pass may now decide.
+        self.triggers.gc();
     }
 }
 
@@ -198,47 +243,53 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn events_fill_the_cache_and_queue_their_keys() {
+    async fn shard_listings_fill_the_cache_and_queue_only_what_changed() {
         let cache = SpecCache::new();
         let (triggers, mut rx) = Triggers::new();
         let names = NameIndex::default();
         let p = "steward/specs/";
-        cache.apply(
+        cache.listed(
             p,
-            &Event::Restarted(vec![
-                (
-                    "steward/specs/a/web".into(),
-                    pair("steward/specs/a/web", 5, "x"),
-                ),
-                ("steward/specs/a/".into(), pair("steward/specs/a/", 6, "")),
-            ]),
+            "steward/specs/a/",
+            &[
+                pair("steward/specs/a/web", 5, "x"),
+                pair("steward/specs/a/", 6, ""),
+            ],
             &triggers,
             &names,
         );
-        assert!(cache.health().is_synced());
-        assert_eq!(cache.keys(), vec!["a/web"]);
+        cache.listed(
+            p,
+            "steward/specs/b/",
+            &[pair("steward/specs/b/api", 7, "y")],
+            &triggers,
+            &names,
+        );
+        assert_eq!(cache.keys(), vec!["a/web", "b/api"]);
         assert_eq!(cache.get("a/web").unwrap().generation, 5);
         assert_eq!(rx.try_recv().unwrap(), "a/web");
+        assert_eq!(rx.try_recv().unwrap(), "b/api");
         assert_eq!(names.keys_for("web"), vec!["a/web"]);
 
-        cache.apply(
-            p,
-            &Event::Applied(
-                "steward/specs/b/api".into(),
-                pair("steward/specs/b/api", 9, "y"),
-            ),
-            &triggers,
-            &names,
-        );
+        cache.applied(p, &pair("steward/specs/b/api", 9, "y2"), &triggers, &names);
         assert_eq!(rx.try_recv().unwrap(), "b/api");
-        cache.apply(
+        // A shard relisted with nothing new queues nothing and leaves other shards be.
+        cache.listed(
             p,
-            &Event::Deleted("steward/specs/a/web".into()),
+            "steward/specs/a/",
+            &[pair("steward/specs/a/web", 5, "x")],
             &triggers,
             &names,
         );
+        assert!(rx.try_recv().is_err());
+        assert_eq!(cache.get("b/api").unwrap().generation, 9);
+        // A shard that is gone takes its specs with it, and only its own.
+        cache.listed(p, "steward/specs/a/", &[], &triggers, &names);
         assert_eq!(rx.try_recv().unwrap(), "a/web");
         assert_eq!(cache.keys(), vec!["b/api"]);
         assert!(names.keys_for("web").is_empty());
+        cache.deleted(p, "steward/specs/b/api", &triggers, &names);
+        assert_eq!(rx.try_recv().unwrap(), "b/api");
+        assert!(cache.is_empty());
     }
 }

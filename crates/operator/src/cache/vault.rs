@@ -330,10 +330,8 @@ impl VaultCache {
                         health.succeeded();
                         self.apply_list(*kind, names, &triggers, &index);
                     }
-                    Err(error) => {
-                        health.failed();
-                        tracing::debug!(%error, ?kind, "vault list failed");
-                    }
+                    // `Health` logs it at WARN (rate-limited) with Vault's answer.
+                    Err(error) => health.failed(&crate::error::chain(&error)),
                 }
             }
             if tick > 0 {

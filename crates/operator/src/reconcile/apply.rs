@@ -354,7 +354,7 @@ pub(crate) async fn preflight(
                 .value
                 .map(|job| {
                     let owner = owner_of_body(&job.raw);
-                    c.nomad.store_body(Arc::new(job));
+                    c.nomad.store_body(&job);
                     owner
                 }),
             WriteOp::PutPolicy { name, .. } => {

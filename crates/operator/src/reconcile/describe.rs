@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::chain;
-use super::gather::gather;
+use super::gather::{Gathered, gather};
 use super::render::{Rendered, render_spec};
 use crate::operator::Shared;
 use crate::plan::{self, Plan, StepKind};
@@ -25,7 +25,7 @@ pub(crate) async fn describe_spec(shared: &Shared, key: &str) -> Option<(Value, 
     };
     let desired_json = serde_json::to_value(&*desired).unwrap_or(Value::Null);
     let diff = match gather(shared, &spec_key, &desired, None).await {
-        Ok(Some((live, _))) => {
+        Ok(Gathered::Live(live, _)) => {
             let conflicts = plan::conflicts(&spec_key, &desired, &live);
             let p = if conflicts.is_empty() {
                 plan::plan(&spec_key, &desired, &live, &shared.config.jwt_auth_mount)
@@ -59,7 +59,13 @@ pub(crate) async fn describe_spec(shared: &Shared, key: &str) -> Option<(Value, 
                     .collect::<Vec<_>>(),
             })
         }
-        Ok(None) => json!({"error": "the caches have not synced yet"}),
+        Ok(Gathered::Waiting(waiting)) => json!({
+            "error": "caches this spec needs have not synced",
+            "waitingFor": waiting
+                .iter()
+                .map(|w| json!({"kind": w.kind.as_str(), "cache": w.cache, "error": w.error}))
+                .collect::<Vec<_>>(),
+        }),
         Err(e) => json!({"error": chain(&e)}),
     };
     Some((desired_json, diff))

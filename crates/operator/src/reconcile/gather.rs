@@ -19,6 +19,7 @@ use steward_render::names::{self, SpecKey};
 use steward_render::{Desired, ObjectKind, ObjectRef};
 
 use super::{ReconcileError, api};
+use crate::cache::Caches;
 use crate::cache::entries::Cached;
 use crate::cache::nomad::{CachedJob, job_key, stub_owner};
 use crate::cache::vault::read_role;
@@ -59,27 +60,57 @@ impl<'a> Trust<'a> {
     }
 }
 
+/// A cache the spec needs that has not synced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unsynced {
+    /// The kind of object the spec renders and the cache holds.
+    pub(crate) kind: ObjectKind,
+    /// The cache's name.
+    pub(crate) cache: &'static str,
+    /// The server's last answer, while the cache's reads keep failing (`None`: it is
+    /// still on its first listing).
+    pub(crate) error: Option<String>,
+}
+
+/// What [`gather`] found.
+pub(crate) enum Gathered {
+    /// The live objects, and which of them are our own writes the watch has not shown.
+    Live(Live, BTreeSet<ObjectRef>),
+    /// A cache of a kind the spec renders has not synced: nothing can be decided for
+    /// this spec yet (specs that need no such object go on).
+    Waiting(Vec<Unsynced>),
+}
+
+/// The caches `desired` needs that have not synced. Only the kinds the spec renders
+/// count: a cache that cannot sync (a kind the server lacks, permission denied, a server
+/// down) holds back only the specs that need it.
+pub(crate) fn unsynced(caches: &Caches, desired: &Desired) -> Vec<Unsynced> {
+    let kinds: BTreeSet<ObjectKind> = desired.objects().iter().map(|o| o.kind).collect();
+    kinds
+        .into_iter()
+        .filter_map(|kind| {
+            let health = caches.kind_health(kind);
+            (!health.is_synced()).then(|| Unsynced {
+                kind,
+                cache: health.name(),
+                error: health.error(),
+            })
+        })
+        .collect()
+}
+
 /// The live objects of `key`, from the caches or direct reads, and which of them are
-/// our own writes the watch has not shown yet. `Ok(None)`: a cache has not synced yet.
+/// our own writes the watch has not shown yet; or the caches it waits for.
 pub(crate) async fn gather(
     shared: &Shared,
     key: &SpecKey,
     desired: &Desired,
     trust: Option<Trust<'_>>,
-) -> Result<Option<(Live, BTreeSet<ObjectRef>)>, ReconcileError> {
+) -> Result<Gathered, ReconcileError> {
     let c = &shared.caches;
-    let synced = [
-        c.service_defaults.health(),
-        c.service_intentions.health(),
-        c.http_routes.health(),
-        c.nomad.jobs_health(),
-        c.vault.policies_health(),
-        c.vault.roles_health(),
-    ]
-    .iter()
-    .all(|h| h.is_synced());
-    if !synced {
-        return Ok(None);
+    let waiting = unsynced(c, desired);
+    if !waiting.is_empty() {
+        return Ok(Gathered::Waiting(waiting));
     }
     let mut live = Live::default();
     let mut pending = BTreeSet::new();
@@ -88,23 +119,38 @@ pub(crate) async fn gather(
         name: name.to_owned(),
     };
 
-    // Consul config entries: the watches hold whole entries.
-    let sd = names::service_defaults(key);
-    live.service_defaults = read_entry(
-        shared,
-        object(ObjectKind::ServiceDefaults, &sd),
-        &mut pending,
-    )
-    .await?;
-    let si = names::service_intentions(key);
-    live.service_intentions = read_entry(
-        shared,
-        object(ObjectKind::ServiceIntentions, &si),
-        &mut pending,
-    )
-    .await?;
+    // Consul config entries: the watches hold whole entries. A kind the spec does not
+    // render is read only from a synced cache (to find what it owned before): an
+    // unsynced one knows of nothing to delete, and nothing is deleted on uncertainty.
+    let usable = |kind: ObjectKind, wanted: bool| wanted || c.kind_health(kind).is_synced();
+    if usable(
+        ObjectKind::ServiceDefaults,
+        desired.service_defaults.is_some(),
+    ) {
+        let sd = names::service_defaults(key);
+        live.service_defaults = read_entry(
+            shared,
+            object(ObjectKind::ServiceDefaults, &sd),
+            &mut pending,
+        )
+        .await?;
+    }
+    if usable(
+        ObjectKind::ServiceIntentions,
+        desired.service_intentions.is_some(),
+    ) {
+        let si = names::service_intentions(key);
+        live.service_intentions = read_entry(
+            shared,
+            object(ObjectKind::ServiceIntentions, &si),
+            &mut pending,
+        )
+        .await?;
+    }
     let mut routes: BTreeSet<String> = desired.http_routes.iter().map(|r| r.name.clone()).collect();
-    routes.extend(c.http_routes.owned_by(&key.to_string()));
+    if c.http_routes.health().is_synced() {
+        routes.extend(c.http_routes.owned_by(&key.to_string()));
+    }
     for name in routes {
         if let Some(l) =
             read_entry(shared, object(ObjectKind::HttpRoute, &name), &mut pending).await?
@@ -120,16 +166,15 @@ pub(crate) async fn gather(
     let cached = if c.nomad.jobs_health().is_fresh() {
         c.nomad.job(&jkey)
     } else {
-        CachedJob::Stale(Arc::default())
+        CachedJob::Listed(Arc::default())
     };
     match cached {
         CachedJob::Absent => {}
-        CachedJob::Job(j) => live.job = Some(j),
         CachedJob::Written(j) => {
             pending.insert(object(ObjectKind::NomadJob, &id));
             live.job = Some(j);
         }
-        CachedJob::Stale(stub)
+        CachedJob::Listed(stub)
             if !stub.stop
                 && stub.job_modify_index != 0
                 && stub_owner(&stub).as_deref() == Some(key.to_string().as_str())
@@ -137,7 +182,8 @@ pub(crate) async fn gather(
         {
             live.job_verified = Some(stub.job_modify_index);
         }
-        CachedJob::Stale(_) => {
+        // The cache keeps no bodies: the diff needs this one.
+        CachedJob::Listed(_) => {
             let r = shared
                 .clients
                 .nomad
@@ -145,9 +191,8 @@ pub(crate) async fn gather(
                 .await
                 .map_err(api(format!("nomad-job {jkey}")))?;
             live.job = r.value.map(|j| {
-                let j = Arc::new(j);
-                c.nomad.store_body(j.clone());
-                j
+                c.nomad.store_body(&j);
+                Arc::new(j)
             });
         }
     }
@@ -156,7 +201,9 @@ pub(crate) async fn gather(
     let vault = &shared.clients.vault;
     let policy = names::vault_policy(key);
     let policies_fresh = c.vault.policies_health().is_fresh();
-    live.policy = if policies_fresh && !c.vault.has_policy(&policy) {
+    live.policy = if !usable(ObjectKind::VaultPolicy, desired.vault_policy.is_some())
+        || (policies_fresh && !c.vault.has_policy(&policy))
+    {
         None
     } else if let Some(text) = c.vault.policy(&policy).filter(|_| policies_fresh) {
         Some(text)
@@ -177,7 +224,9 @@ pub(crate) async fn gather(
     let mount = &shared.config.jwt_auth_mount;
     let roles_fresh = c.vault.roles_health().is_fresh();
     live.role =
-        if roles_fresh && !c.vault.has_role(&role) {
+        if !usable(ObjectKind::VaultRole, desired.vault_role.is_some())
+            || (roles_fresh && !c.vault.has_role(&role))
+        {
             None
         } else if let Some(body) = c.vault.role(&role).filter(|_| roles_fresh) {
             Some(body)
@@ -192,7 +241,7 @@ pub(crate) async fn gather(
             c.vault.set_role(&role, body.clone());
             body.map(Arc::new)
         };
-    Ok(Some((live, pending)))
+    Ok(Gathered::Live(live, pending))
 }
 
 async fn read_entry(
@@ -230,4 +279,75 @@ async fn read_entry(
             .unwrap_or_default(),
         body: Arc::new(body),
     }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use steward_render::{RenderContext, render};
+    use steward_runtime::watcher::Event;
+
+    use super::*;
+    use crate::cache::Triggers;
+
+    fn desired(yaml: &str) -> Desired {
+        let loaded = steward_spec::load("t.yaml", yaml, None);
+        let text = loaded.render();
+        let spec = loaded.spec.unwrap_or_else(|| panic!("{text}"));
+        render(&spec, &RenderContext::default()).unwrap()
+    }
+
+    const HEAD: &str = "apiVersion: steward/v1\nkind: ServiceSpec\nmetadata: {name: web, namespace: shop}\nspec:\n  image: registry.example/web:1.0\n  port: 8080\n";
+
+    /// Every cache synced but http-route, which failed the way Consul < 1.15 answers.
+    fn caches_without_routes() -> Caches {
+        let caches = Caches::new();
+        let (triggers, _rx) = Triggers::new();
+        let names = crate::cache::NameIndex::default();
+        for cache in [&caches.service_defaults, &caches.service_intentions] {
+            cache.apply(&Event::Restarted(Vec::new()), &triggers, &names);
+        }
+        caches.nomad.jobs_health().mark_synced();
+        caches.vault.policies_health().mark_synced();
+        caches.vault.roles_health().mark_synced();
+        caches
+            .http_routes
+            .health()
+            .failed("500 Internal Server Error: invalid config entry kind: http-route");
+        caches
+    }
+
+    #[test]
+    fn only_the_specs_that_render_a_kind_wait_for_its_cache() {
+        let caches = caches_without_routes();
+        let plain = desired(HEAD);
+        assert!(unsynced(&caches, &plain).is_empty(), "no route: not held");
+        let routed = desired(&format!(
+            "{HEAD}  edge: {{routes: [{{host: web.shop.apps.internal, pathPrefix: /}}]}}\n"
+        ));
+        let waiting = unsynced(&caches, &routed);
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(waiting[0].kind, ObjectKind::HttpRoute);
+        assert_eq!(waiting[0].cache, "http-route");
+        assert!(
+            waiting[0]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("invalid config entry kind")),
+            "{waiting:?}"
+        );
+        // Garbage collection leaves http-route alone and collects the rest.
+        let (kinds, unknown) = caches.gc_kinds();
+        assert_eq!(unknown, vec![ObjectKind::HttpRoute]);
+        assert_eq!(kinds.len(), ObjectKind::APPLY_ORDER.len() - 1);
+    }
+
+    #[test]
+    fn a_cache_still_on_its_first_listing_holds_quietly() {
+        let caches = Caches::new();
+        let waiting = unsynced(&caches, &desired(HEAD));
+        assert!(!waiting.is_empty());
+        assert!(waiting.iter().all(|w| w.error.is_none()), "{waiting:?}");
+        assert!(!caches.ready());
+    }
 }
