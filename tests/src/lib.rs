@@ -19,8 +19,8 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use steward_hashi::nomad::Job;
 use steward_hashi::{
-    ConsulClient, ConsulConfig, NomadClient, NomadConfig, Observation, QueryOptions, RetryPolicy,
-    VaultClient, VaultConfig, WriteOptions,
+    BackoffConfig, ConsulClient, ConsulConfig, NomadClient, NomadConfig, Observation, QueryOptions,
+    RetryPolicy, VaultClient, VaultConfig, WriteOptions,
 };
 use steward_operator::{Clients, Operator, OperatorConfig, OperatorHandle, Phase, StatusDoc};
 use steward_sim::{Product, Sim, SimConfig, SimHandle};
@@ -215,12 +215,10 @@ pub fn guardrails() -> steward_spec::GuardrailPolicy {
 /// Fast retries for test clients.
 #[must_use]
 pub fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 4,
-        min_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(200),
-        jitter: true,
-    }
+    RetryPolicy::new(
+        4,
+        BackoffConfig::new(Duration::from_millis(20), Duration::from_millis(200)),
+    )
 }
 
 /// Clients pointed at the simulator.

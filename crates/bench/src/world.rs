@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use steward_hashi::{
-    ConsulClient, ConsulConfig, NomadClient, NomadConfig, RetryPolicy, VaultClient, VaultConfig,
-    WriteOptions,
+    BackoffConfig, ConsulClient, ConsulConfig, NomadClient, NomadConfig, RetryPolicy, VaultClient,
+    VaultConfig, WriteOptions,
 };
 use steward_operator::{Clients, Operator, OperatorConfig, OperatorHandle};
 use steward_sim::{FaultRuleKind, Product, Sim, SimConfig, SimHandle};
@@ -66,12 +66,10 @@ fn clients(consul: &str, nomad: &str, vault: &str) -> Result<Clients> {
 /// The harness's clients retry quickly: its requests must get through (a request that
 /// still fails ends the run with an error).
 fn harness_clients(consul: &str, nomad: &str, vault: &str) -> Result<Clients> {
-    let retry = RetryPolicy {
-        max_attempts: 8,
-        min_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(500),
-        jitter: true,
-    };
+    let retry = RetryPolicy::new(
+        8,
+        BackoffConfig::new(Duration::from_millis(20), Duration::from_millis(500)),
+    );
     let c = |product: &'static str| move |source| Error::Client { product, source };
     Ok(Clients {
         consul: ConsulClient::new(

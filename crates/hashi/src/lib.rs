@@ -5,11 +5,17 @@
 //! one executor ([`transport`]) sends requests with reqwest, applies tokens, TLS,
 //! timeouts and retries. Reads return [`Response<T>`] with the blocking-query
 //! [`QueryMeta`]; [`watch`] turns any blocking read into a stream of real changes.
+//!
+//! Two rules every loop in Steward shares live here, as the lowest crate all of them
+//! use: the blocking-query index rule ([`index::next_index`]) and the one jittered,
+//! capped exponential backoff ([`backoff::BackoffConfig`], [`backoff::Backoff`]).
 #![deny(missing_docs)]
 
+pub mod backoff;
 pub mod config;
 pub mod consul;
 pub mod error;
+pub mod index;
 pub mod nomad;
 pub mod request;
 pub mod response;
@@ -22,9 +28,11 @@ pub mod watch;
 
 mod util;
 
+pub use backoff::{Backoff, BackoffConfig};
 pub use config::ConfigError;
 pub use consul::{ConsulClient, ConsulConfig};
 pub use error::{Error, Product, Result};
+pub use index::{NextIndex, next_index};
 pub use nomad::{NomadClient, NomadConfig};
 pub use request::{Body, Idempotency, QueryOptions, RequestSpec, WriteOptions};
 pub use response::{QueryMeta, RawResponse, Response};

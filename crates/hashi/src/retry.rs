@@ -1,9 +1,10 @@
-//! Retry policy of the executor (jittered exponential backoff with backon).
+//! Retry policy of the executor: how many attempts, spaced by the one
+//! [`BackoffConfig`] (backon drives the loop, the delays come from here).
 
+use std::iter::Take;
 use std::time::Duration;
 
-use backon::ExponentialBuilder;
-
+use crate::backoff::{BackoffConfig, Delays};
 use crate::error::Error;
 use crate::request::Idempotency;
 
@@ -12,26 +13,22 @@ use crate::request::Idempotency;
 /// Only retryable errors ([`Error::is_retryable`]) are retried, and writes only when
 /// CAS-guarded (reference §1.4); a blind write is retried only when the connection
 /// failed before anything was sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryPolicy {
     /// Total attempts including the first (1 = no retries).
     pub max_attempts: u32,
-    /// First delay.
-    pub min_delay: Duration,
-    /// Largest delay.
-    pub max_delay: Duration,
-    /// Add random jitter to each delay.
-    pub jitter: bool,
+    /// Delays between attempts. Only `initial`, `max`, `multiplier` and `jitter`
+    /// matter: each request starts from a fresh count, so `reset_after` has nothing to
+    /// reset.
+    pub backoff: BackoffConfig,
 }
 
 impl Default for RetryPolicy {
-    /// 3 attempts, 100 ms doubling up to 2 s, jittered.
+    /// 3 attempts, 100 ms doubling up to 2 s, 50 % jitter.
     fn default() -> Self {
         Self {
             max_attempts: 3,
-            min_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(2),
-            jitter: true,
+            backoff: BackoffConfig::new(Duration::from_millis(100), Duration::from_secs(2)),
         }
     }
 }
@@ -45,13 +42,19 @@ impl RetryPolicy {
         }
     }
 
-    /// The backon builder for this policy.
-    pub fn backoff(&self) -> ExponentialBuilder {
-        let b = ExponentialBuilder::default()
-            .with_min_delay(self.min_delay)
-            .with_max_delay(self.max_delay)
-            .with_max_times(self.max_attempts.saturating_sub(1) as usize);
-        if self.jitter { b.with_jitter() } else { b }
+    /// `max_attempts` with delays from `backoff`.
+    pub fn new(max_attempts: u32, backoff: BackoffConfig) -> Self {
+        Self {
+            max_attempts,
+            backoff,
+        }
+    }
+
+    /// The delays before each retry of one request (`max_attempts - 1` of them); a
+    /// backon backoff, as any iterator of durations is.
+    pub fn delays(&self) -> Take<Delays> {
+        let retries = usize::try_from(self.max_attempts.saturating_sub(1)).unwrap_or(usize::MAX);
+        self.backoff.delays().take(retries)
     }
 
     /// Whether `error` from a request of class `idempotency` may be retried.
@@ -95,12 +98,25 @@ mod tests {
     #[test]
     fn default_backoff_is_three_attempts_capped() {
         use backon::BackoffBuilder;
-        let p = RetryPolicy {
-            jitter: false,
-            ..RetryPolicy::default()
-        };
-        let delays: Vec<u128> = p.backoff().build().map(|d| d.as_millis()).collect();
+        let mut p = RetryPolicy::default();
+        p.backoff = p.backoff.jitter(0.0);
+        let delays: Vec<u128> = p.delays().build().map(|d| d.as_millis()).collect();
         assert_eq!(delays, vec![100, 200]);
-        assert_eq!(RetryPolicy::none().backoff().build().count(), 0);
+        assert_eq!(RetryPolicy::none().delays().build().count(), 0);
+        let capped = RetryPolicy::new(
+            6,
+            BackoffConfig::new(Duration::from_millis(100), Duration::from_millis(300)).jitter(0.0),
+        );
+        let delays: Vec<u128> = capped.delays().map(|d| d.as_millis()).collect();
+        assert_eq!(delays, vec![100, 200, 300, 300, 300]);
+    }
+
+    #[test]
+    fn jittered_retry_delays_only_shorten() {
+        let p = RetryPolicy::new(10, RetryPolicy::default().backoff);
+        for (attempt, d) in (0..).zip(p.delays()) {
+            let base = p.backoff.base_delay(attempt);
+            assert!(d <= base && d >= base / 2, "{d:?} vs {base:?}");
+        }
     }
 }

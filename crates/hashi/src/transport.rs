@@ -319,7 +319,7 @@ impl Transport {
         let product = self.product();
         let attempt = || self.send_once(spec, &prepared);
         attempt
-            .retry(policy.backoff())
+            .retry(policy.delays())
             .sleep(tokio::time::sleep)
             .when(|e| RetryPolicy::should_retry(spec.idempotency, e))
             .notify(|e, delay| {

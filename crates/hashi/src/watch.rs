@@ -1,34 +1,32 @@
 //! A stream of real changes over any blocking read.
 //!
-//! Applies the blocking-query index rules of the HashiCorp clients: the first read is
-//! non-blocking (index 0); after it an index below 1 is treated as 1 (a fresh Nomad
-//! answers index 0 and would otherwise make the loop spin); an index that goes
-//! backwards resets to 0 (snapshot restore). Waits below 1 ms are clamped by
-//! [`crate::request::render_wait`]. Errors are yielded as items (the stream does not
-//! end) followed by a jittered, capped exponential backoff that starts over after a
-//! healthy period. Answers whose content did not change are swallowed.
+//! Applies the blocking-query index rule of [`crate::index`]: the first read is
+//! non-blocking (index 0), an index below 1 is never blocked on, and an index that goes
+//! backwards (snapshot restore) makes the next read a non-blocking relist. Every answer
+//! is complete content, so the relist's answer goes through the same comparison as any
+//! other. Waits below 1 ms are clamped by [`crate::request::render_wait`]. Errors are
+//! yielded as items (the stream does not end) followed by the one jittered, capped
+//! exponential [`Backoff`], which starts over after a healthy period. Answers whose
+//! content did not change are swallowed; a token bucket bounds the loop, as a return
+//! does not prove a change and a server may answer a wait at once.
 
 use std::future::Future;
 use std::time::Duration;
 
 use futures::Stream;
-use rand::Rng as _;
 use tokio::time::Instant;
 
+use crate::backoff::{Backoff, BackoffConfig};
 use crate::error::Result;
+use crate::index::next_index;
 use crate::response::Response;
 
 /// Tuning of a watch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WatchConfig {
-    /// First backoff after an error.
-    pub backoff_min: Duration,
-    /// Largest backoff.
-    pub backoff_max: Duration,
-    /// Randomise each backoff within `[d/2, d]`.
-    pub jitter: bool,
-    /// After this long without errors the backoff starts again from `backoff_min`.
-    pub healthy_reset: Duration,
+    /// Backoff after failed reads; set [`BackoffConfig::reset_after`] for the healthy
+    /// period after which it starts over.
+    pub backoff: BackoffConfig,
     /// Token-bucket rate limit of requests: one token per `min_interval`
     /// (zero disables the limit).
     pub min_interval: Duration,
@@ -37,48 +35,15 @@ pub struct WatchConfig {
 }
 
 impl Default for WatchConfig {
-    /// Backoff 250 ms doubling to 30 s with jitter, reset after 60 s healthy,
+    /// Backoff 250 ms doubling to 30 s with 50 % jitter, reset after 60 s healthy,
     /// at most one request per 50 ms after a burst of 5.
     fn default() -> Self {
         Self {
-            backoff_min: Duration::from_millis(250),
-            backoff_max: Duration::from_secs(30),
-            jitter: true,
-            healthy_reset: Duration::from_secs(60),
+            backoff: BackoffConfig::new(Duration::from_millis(250), Duration::from_secs(30))
+                .reset_after(Duration::from_secs(60)),
             min_interval: Duration::from_millis(50),
             burst: 5,
         }
-    }
-}
-
-impl WatchConfig {
-    /// The backoff before retry number `failures` (1-based).
-    pub fn backoff(&self, failures: u32) -> Duration {
-        let exp = failures.saturating_sub(1).min(30);
-        let base = self
-            .backoff_min
-            .saturating_mul(1u32 << exp)
-            .min(self.backoff_max);
-        if self.jitter && !base.is_zero() {
-            let half = base / 2;
-            let extra =
-                rand::rng().random_range(0..=half.as_nanos().min(u128::from(u64::MAX)) as u64);
-            half + Duration::from_nanos(extra)
-        } else {
-            base
-        }
-    }
-}
-
-/// The next blocking index after a read that returned `returned` when the previous
-/// read had returned `previous` (0 before the first read). Pure; see the module docs.
-/// The comparison uses the returned indexes, not the sent one, so a server that keeps
-/// answering 0 (sent as 1) is not mistaken for one whose index went backwards.
-pub fn next_index(previous: u64, returned: u64) -> u64 {
-    if returned < previous {
-        0
-    } else {
-        returned.max(1)
     }
 }
 
@@ -86,11 +51,10 @@ struct State<F, H, K> {
     fetch: F,
     key_fn: H,
     config: WatchConfig,
+    /// The index the next read is sent with (0 = non-blocking).
     index: u64,
-    last_returned: u64,
     last_key: Option<K>,
-    failures: u32,
-    healthy_since: Option<Instant>,
+    backoff: Backoff,
     sleep_before_next: Option<Duration>,
     tokens: f64,
     refilled_at: Instant,
@@ -152,10 +116,8 @@ where
         key_fn: key,
         config,
         index: 0,
-        last_returned: 0,
         last_key: None,
-        failures: 0,
-        healthy_since: None,
+        backoff: Backoff::new(config.backoff),
         sleep_before_next: None,
         tokens: f64::from(config.burst.max(1)),
         refilled_at: Instant::now(),
@@ -169,11 +131,16 @@ where
             let sent = st.index;
             match (st.fetch)(sent).await {
                 Ok(resp) => {
-                    st.index = next_index(st.last_returned, resp.meta.index);
-                    st.last_returned = resp.meta.index;
-                    if st.healthy_since.is_none() {
-                        st.healthy_since = Some(Instant::now());
+                    let next = next_index(sent, resp.meta.index);
+                    if next.went_backwards() {
+                        tracing::debug!(
+                            previous = sent,
+                            returned = resp.meta.index,
+                            "watch index went backwards; relisting"
+                        );
                     }
+                    st.index = next.wait_index();
+                    st.backoff.success();
                     let k = (st.key_fn)(&resp.value);
                     if st.last_key.as_ref() == Some(&k) {
                         tracing::trace!(index = resp.meta.index, "watch wake-up without change");
@@ -183,67 +150,13 @@ where
                     return Some((Ok(resp), st));
                 }
                 Err(e) => {
-                    let healthy_long = st
-                        .healthy_since
-                        .is_some_and(|t| t.elapsed() >= st.config.healthy_reset);
-                    if healthy_long {
-                        st.failures = 0;
-                    }
-                    st.healthy_since = None;
-                    st.failures = st.failures.saturating_add(1);
-                    let delay = st.config.backoff(st.failures);
-                    tracing::debug!(error = %e, ?delay, failures = st.failures, "watch read failed");
+                    let delay = st.backoff.failure();
+                    let failures = st.backoff.attempts();
+                    tracing::debug!(error = %e, ?delay, failures, "watch read failed");
                     st.sleep_before_next = Some(delay);
                     return Some((Err(e), st));
                 }
             }
         }
     })
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn index_rules() {
-        assert_eq!(
-            next_index(0, 0),
-            1,
-            "index 0 is treated as 1 after the first read"
-        );
-        assert_eq!(next_index(0, 42), 42);
-        assert_eq!(next_index(42, 42), 42);
-        assert_eq!(next_index(42, 50), 50);
-        assert_eq!(next_index(42, 7), 0, "backwards resets to 0");
-        assert_eq!(
-            next_index(0, 0),
-            1,
-            "a server that keeps answering 0 is not backwards"
-        );
-        assert_eq!(next_index(1, 0), 0, "0 after a real 1 is backwards");
-    }
-
-    #[test]
-    fn backoff_doubles_and_caps_without_jitter() {
-        let c = WatchConfig {
-            jitter: false,
-            backoff_min: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(1),
-            ..WatchConfig::default()
-        };
-        let d: Vec<_> = (1..=6).map(|n| c.backoff(n).as_millis()).collect();
-        assert_eq!(d, vec![100, 200, 400, 800, 1000, 1000]);
-    }
-
-    #[test]
-    fn jittered_backoff_stays_within_half_to_full() {
-        let c = WatchConfig::default();
-        for n in 1..10 {
-            let full = WatchConfig { jitter: false, ..c }.backoff(n);
-            let d = c.backoff(n);
-            assert!(d >= full / 2 && d <= full, "{d:?} vs {full:?}");
-        }
-    }
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use steward_hashi::{ConsulClient, ConsulConfig, Error, QueryOptions, RetryPolicy, WriteOptions};
+use steward_hashi::{
+    BackoffConfig, ConsulClient, ConsulConfig, Error, QueryOptions, RetryPolicy, WriteOptions,
+};
 
 /// A server that answers `fail_status` to the first `failures` requests, then like Consul.
 async fn server(failures: usize, fail_status: u16) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
@@ -41,12 +43,10 @@ fn client(addr: std::net::SocketAddr) -> ConsulClient {
         ConsulConfig::default()
             .with_address(&addr.to_string())
             .unwrap()
-            .with_retry(RetryPolicy {
-                max_attempts: 3,
-                min_delay: Duration::from_millis(5),
-                max_delay: Duration::from_millis(20),
-                jitter: true,
-            }),
+            .with_retry(RetryPolicy::new(
+                3,
+                BackoffConfig::new(Duration::from_millis(5), Duration::from_millis(20)),
+            )),
     )
     .unwrap()
 }

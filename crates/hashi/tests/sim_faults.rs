@@ -285,7 +285,10 @@ async fn index_reset_makes_watches_start_over() {
         after < before,
         "snapshot restore lowers indexes ({after} vs {before})"
     );
-    assert_eq!(steward_hashi::watch::next_index(before, after), 0);
+    assert_eq!(
+        steward_hashi::next_index(before, after),
+        steward_hashi::NextIndex::Relist
+    );
     h.shutdown().await;
 }
 

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use steward_hashi::{Error, Product, QueryMeta, Response, WatchConfig, watch, watch_by};
+use steward_hashi::{
+    BackoffConfig, Error, Product, QueryMeta, Response, WatchConfig, watch, watch_by,
+};
 use tokio::time::Instant;
 
 /// One scripted answer: `Ok((index, value))` or an error.
@@ -65,7 +67,7 @@ fn fetcher(
 
 fn quiet() -> WatchConfig {
     WatchConfig {
-        jitter: false,
+        backoff: WatchConfig::default().backoff.jitter(0.0),
         min_interval: Duration::ZERO,
         ..WatchConfig::default()
     }
@@ -127,8 +129,8 @@ async fn an_index_going_backwards_resets_to_zero() {
 #[tokio::test(start_paused = true)]
 async fn errors_are_items_followed_by_capped_exponential_backoff() {
     let config = WatchConfig {
-        backoff_min: Duration::from_millis(100),
-        backoff_max: Duration::from_millis(400),
+        backoff: BackoffConfig::new(Duration::from_millis(100), Duration::from_millis(400))
+            .jitter(0.0),
         ..quiet()
     };
     let script = source(vec![
@@ -159,9 +161,9 @@ async fn errors_are_items_followed_by_capped_exponential_backoff() {
 #[tokio::test(start_paused = true)]
 async fn backoff_starts_over_after_a_healthy_period() {
     let config = WatchConfig {
-        backoff_min: Duration::from_millis(100),
-        backoff_max: Duration::from_secs(10),
-        healthy_reset: Duration::from_secs(30),
+        backoff: BackoffConfig::new(Duration::from_millis(100), Duration::from_secs(10))
+            .jitter(0.0)
+            .reset_after(Duration::from_secs(30)),
         ..quiet()
     };
     let script = Arc::new(Script::default());
@@ -220,9 +222,8 @@ async fn backoff_starts_over_after_a_healthy_period() {
 #[tokio::test(start_paused = true)]
 async fn jittered_backoff_stays_within_bounds() {
     let config = WatchConfig {
-        backoff_min: Duration::from_millis(200),
-        backoff_max: Duration::from_secs(1),
-        jitter: true,
+        // half of each delay is random: it lands in [d/2, d]
+        backoff: BackoffConfig::new(Duration::from_millis(200), Duration::from_secs(1)).jitter(0.5),
         min_interval: Duration::ZERO,
         ..WatchConfig::default()
     };

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use steward_hashi::consul::{KvPair, TxnError, TxnOp, TxnOutcome};
+use steward_hashi::index::next_index;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -329,7 +330,7 @@ impl<B: LockBackend> LeaderElector<B> {
     /// Contends until `shutdown` is cancelled, then releases the lock and destroys the
     /// session. Never fails: backend errors are retried with backoff.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut backoff = Backoff::new(self.config.backoff.clone());
+        let mut backoff = Backoff::new(self.config.backoff);
         let spec = SessionSpec {
             name: self.config.session_name.clone(),
             ttl: self.config.ttl,
@@ -414,7 +415,7 @@ impl<B: LockBackend> LeaderElector<B> {
         shutdown: &CancellationToken,
     ) -> Result<(u64, u64), Ended> {
         let key = self.config.key.as_str();
-        let mut backoff = Backoff::new(self.config.backoff.clone());
+        let mut backoff = Backoff::new(self.config.backoff);
         let mut index = 0;
         let mut pause: Option<Duration> = None;
         loop {
@@ -471,12 +472,16 @@ impl<B: LockBackend> LeaderElector<B> {
             };
             match outcome {
                 Ok(Some(state)) if state.holder.as_deref() == Some(session) => {
-                    return Ok((state.lock_index, state.index.max(1)));
+                    // The monitor starts from this answer as from a first read: it may
+                    // come from the non-blocking read after the acquire, so it is never
+                    // backwards, only raised to 1 when 0.
+                    return Ok((state.lock_index, next_index(0, state.index).wait_index()));
                 }
                 Ok(Some(state)) => {
-                    // Held by someone else: block until the key changes.
+                    // Held by someone else: block until the key changes (or, if the
+                    // index went backwards, look again at once without blocking).
                     backoff.success();
-                    index = next_index(index, state.index);
+                    index = next_index(index, state.index).wait_index();
                 }
                 Ok(None) => {
                     // Lock-delay or lost race: look again after a pause, without blocking.
@@ -510,7 +515,7 @@ impl<B: LockBackend> LeaderElector<B> {
         shutdown: &CancellationToken,
     ) -> Ended {
         let key = self.config.key.as_str();
-        let mut backoff = Backoff::new(self.config.backoff.clone());
+        let mut backoff = Backoff::new(self.config.backoff);
         let mut pause: Option<Duration> = None;
         loop {
             let h = *health.borrow_and_update();
@@ -542,8 +547,11 @@ impl<B: LockBackend> LeaderElector<B> {
                     return Ended::HolderChanged(state.holder);
                 }
                 Ok(state) => {
+                    // Still ours. A backwards index relists with one non-blocking read;
+                    // an index of 0 is blocked on as 1 so the monitor cannot alternate
+                    // between waits on 0 and 1 without ever blocking.
                     backoff.success();
-                    index = next_index(index, state.index);
+                    index = next_index(index, state.index).wait_index();
                 }
                 Err(error) => {
                     // The renew deadline decides; a flaky read alone does not depose us.
@@ -554,15 +562,6 @@ impl<B: LockBackend> LeaderElector<B> {
                 }
             }
         }
-    }
-}
-
-/// The next blocking index: reset to 0 when it went backwards, never below 1 otherwise.
-fn next_index(previous: u64, returned: u64) -> u64 {
-    if returned < previous {
-        0
-    } else {
-        returned.max(1)
     }
 }
 

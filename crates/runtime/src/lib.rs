@@ -85,7 +85,10 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod backoff;
+/// The one backoff of Steward, defined in `steward-hashi` (the lowest crate every
+/// retrying loop can use) and re-exported so `steward_runtime::backoff` paths keep
+/// working.
+pub use steward_hashi::backoff;
 pub mod controller;
 pub mod events;
 pub mod leader;

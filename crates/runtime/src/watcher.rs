@@ -3,7 +3,9 @@
 //!
 //! Every answer of a [`ListSource`] is a complete listing, so the watcher diffs each
 //! one against the keys it knows by per-key modify index (reference §8.1: a blocking
-//! return is not a change notification). Rules (§2.5, §8.2, §8.3):
+//! return is not a change notification). The index rule is
+//! [`steward_hashi::index::next_index`]; what the watcher does with it (§2.5, §8.2,
+//! §8.3):
 //! - `Deleted` is emitted only when a *successful*, authoritative listing lacks a key; a
 //!   failed read, or one served without a known leader, never deletes anything.
 //! - An index that goes backwards (snapshot restore) discards that answer and resets the
@@ -26,6 +28,8 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt as _};
 use tokio::time::Instant;
+
+use steward_hashi::index::{NextIndex, next_index};
 
 use crate::backoff::{Backoff, BackoffConfig};
 use crate::store::Store;
@@ -229,24 +233,29 @@ impl<S: ListSource> Watcher<S> {
             };
             self.failures = 0;
             self.backoff.success();
-            if listing.index.max(1) < self.index {
-                // Snapshot restore or tombstone reaping: the answer is not comparable
-                // with what we hold. Relist from 0 and diff that (§2.5).
-                tracing::debug!(
-                    previous = self.index,
-                    returned = listing.index,
-                    "watch index went backwards; relisting"
-                );
-                self.index = 0;
-                self.resync = true;
-                continue;
+            let sent = self.index;
+            match next_index(sent, listing.index) {
+                NextIndex::Relist => {
+                    // Snapshot restore or tombstone reaping: the answer is not comparable
+                    // with what we hold. Relist from 0 and diff that (§2.5).
+                    tracing::debug!(
+                        previous = sent,
+                        returned = listing.index,
+                        "watch index went backwards; relisting"
+                    );
+                    self.index = 0;
+                    self.resync = true;
+                    continue;
+                }
+                NextIndex::Block(index) => {
+                    if listing.index == 0 && sent > 0 {
+                        // Asked to block on 1, answered 0 at once: nothing to wait on yet.
+                        self.retry_at = Some(Instant::now() + self.empty_poll);
+                    }
+                    // Never 0: a wait on 0 would return at once, forever (§8.3).
+                    self.index = index;
+                }
             }
-            if listing.index == 0 && self.index > 0 {
-                // Asked to block on 1, answered 0 at once: nothing to wait on yet.
-                self.retry_at = Some(Instant::now() + self.empty_poll);
-            }
-            // Never wait on 0 again: it would return at once, forever (§8.3).
-            self.index = listing.index.max(1);
             self.diff(listing.entries);
         }
     }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
-use steward_hashi::{ConsulClient, QueryOptions};
+use steward_hashi::backoff::{Backoff, BackoffConfig};
+use steward_hashi::{ConsulClient, QueryOptions, next_index};
 use tokio::time::Instant;
 
 use crate::status::{SETTLED_PHASES, StatusView, decode, view};
@@ -73,6 +74,20 @@ pub struct WaitOutcome {
 /// Longest single blocking query (Consul caps waits at 10 minutes).
 const MAX_BLOCK: Duration = Duration::from_secs(300);
 
+/// Shortest time from one status read to the next: a blocking read may come back at
+/// once (after a relist, or from a server that does not block), and the loop must not
+/// turn into a busy poll (reference §2.5).
+const MIN_READ_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Pause after a read failed with a retryable error (the client's own retries came
+/// first): the one backoff, from 250 ms up to 5 s, starting over after a success.
+fn read_backoff() -> Backoff {
+    Backoff::new(BackoffConfig::new(
+        Duration::from_millis(250),
+        Duration::from_secs(5),
+    ))
+}
+
 /// Waits with blocking queries on `status_prefix` (recurse) until every target has
 /// settled or `timeout` passes; `on_change` sees every new evaluation.
 ///
@@ -88,10 +103,11 @@ pub async fn wait(
 ) -> anyhow::Result<WaitOutcome> {
     let deadline = Instant::now() + timeout;
     let mut index = 0u64;
-    let mut last_returned = 0u64;
+    let mut backoff = read_backoff();
     let mut progress = evaluate(targets, &BTreeMap::new());
     loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        let started = Instant::now();
+        let remaining = deadline.saturating_duration_since(started);
         if remaining.is_zero() {
             return Ok(WaitOutcome {
                 progress,
@@ -108,14 +124,16 @@ pub async fn wait(
                 });
             }
             Ok(Err(e)) if e.is_retryable() => {
-                tokio::time::sleep(Duration::from_millis(500).min(remaining)).await;
+                tokio::time::sleep(backoff.failure().min(remaining)).await;
                 continue;
             }
             Ok(Err(e)) => return Err(anyhow::Error::new(e).context("cannot read statuses")),
             Ok(Ok(r)) => r,
         };
-        index = steward_hashi::watch::next_index(last_returned, response.meta.index);
-        last_returned = response.meta.index;
+        backoff.success();
+        // Each answer is the whole prefix, so it is evaluated even when the index went
+        // backwards; the relist that follows is read at once and evaluated in turn.
+        index = next_index(index, response.meta.index).wait_index();
         let next = evaluate(targets, &decode(status_prefix, &response.value));
         if next != progress {
             progress = next;
@@ -127,6 +145,7 @@ pub async fn wait(
                 timed_out: false,
             });
         }
+        tokio::time::sleep_until((started + MIN_READ_INTERVAL).min(deadline)).await;
     }
 }
 

@@ -5,7 +5,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use steward_hashi::{
-    ConsulClient, ConsulConfig, NomadClient, NomadConfig, RetryPolicy, VaultClient, VaultConfig,
+    BackoffConfig, ConsulClient, ConsulConfig, NomadClient, NomadConfig, RetryPolicy, VaultClient,
+    VaultConfig,
 };
 use steward_sim::{Sim, SimConfig, SimHandle};
 
@@ -25,12 +26,10 @@ pub async fn bounded<F: Future>(f: F) -> F::Output {
 }
 
 pub fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 3,
-        min_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-        jitter: true,
-    }
+    RetryPolicy::new(
+        3,
+        BackoffConfig::new(Duration::from_millis(10), Duration::from_millis(50)),
+    )
 }
 
 pub fn consul(h: &SimHandle) -> ConsulClient {

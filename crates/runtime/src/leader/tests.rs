@@ -27,6 +27,10 @@ struct FakeState {
     renews: Vec<(String, Instant)>,
     destroyed: Vec<String>,
     released: Vec<String>,
+    /// Index sent with every lock read.
+    reads: Vec<u64>,
+    /// Report the index as stored, 0 included (a server that answers index 0).
+    raw_index: bool,
 }
 
 /// Consul's lock semantics in memory, on tokio time.
@@ -126,6 +130,7 @@ impl LockBackend for Fake {
 
     async fn read_lock(&self, _key: &str, index: u64, wait: Duration) -> Result<LockState> {
         let deadline = Instant::now() + wait;
+        self.state.lock().reads.push(index);
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
@@ -134,7 +139,7 @@ impl LockBackend for Fake {
                 let s = self.state.lock();
                 if index == 0 || s.index > index || Instant::now() >= deadline {
                     return Ok(LockState {
-                        index: s.index.max(1),
+                        index: if s.raw_index { s.index } else { s.index.max(1) },
                         exists: s.exists,
                         holder: s.holder.clone(),
                         lock_index: s.lock_index,
@@ -219,6 +224,46 @@ async fn renews_at_half_the_ttl_and_adopts_the_ttl_the_server_returns() {
     let s = Duration::from_secs;
     // 5, 10 (answers TTL 30 s), then every 15 s
     assert_eq!(times, vec![s(5), s(10), s(25), s(40), s(55)]);
+    assert!(r.rx.borrow().is_leader());
+    r.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), r.task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_lock_monitor_relists_once_after_a_restore_and_never_spins_on_index_zero() {
+    let fake = Arc::new(Fake::default());
+    let mut c = config();
+    // Shorter than the renew period (TTL/2): every renew restarts the monitor's read,
+    // so with a longer wait no read would ever reach its timeout in this test.
+    c.monitor_wait = Duration::from_secs(2);
+    let mut r = start(&fake, c);
+    wait_for(&mut r.rx, true).await;
+    {
+        // unrelated churn moves the index on, then a snapshot restore takes it to 0,
+        // which this server reports as is
+        let mut s = fake.state.lock();
+        s.raw_index = true;
+        fake.bump(&mut s);
+        fake.bump(&mut s);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = {
+        let mut s = fake.state.lock();
+        s.index = 0;
+        fake.changed.notify_waiters();
+        s.reads.len()
+    };
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let reads = fake.state.lock().reads[before..].to_vec();
+    // the blocked read times out with index 0 (backwards): one non-blocking relist,
+    // then blocking waits on 1, never alternating with waits on 0
+    assert_eq!(reads[0], 0, "{reads:?}");
+    assert!(reads[1..].iter().all(|&i| i == 1), "{reads:?}");
+    // one read per 2 s wait, plus the reads restarted by the renews (every 5 s)
+    assert!(reads.len() <= 30 + 12 + 1, "{} reads", reads.len());
     assert!(r.rx.borrow().is_leader());
     r.shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), r.task)

@@ -226,7 +226,7 @@ fn op() -> impl Strategy<Value = Op> {
 /// Runs one op sequence against the queue and a model; panics on any divergence.
 async fn check_against_model(ops: Vec<Op>) {
     let backoff = BackoffConfig::new(ms(50), ms(2000)).jitter(0.5);
-    let q: WorkQueue<u8> = WorkQueue::new(unlimited(backoff.clone()), None);
+    let q: WorkQueue<u8> = WorkQueue::new(unlimited(backoff), None);
     let mut pending: HashMap<u8, Instant> = HashMap::new();
     let mut in_flight: Vec<u8> = Vec::new();
     let mut failures: HashMap<u8, u32> = HashMap::new();

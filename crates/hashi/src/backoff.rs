@@ -1,5 +1,10 @@
-//! The one jittered, capped exponential backoff used by the watcher, the queue and the
-//! leader elector.
+//! The one jittered, capped exponential backoff of Steward.
+//!
+//! Everything that waits after a failure takes its delays from [`BackoffConfig`]: the
+//! executor's request retries ([`crate::RetryPolicy`]), the [`crate::watch`] helper,
+//! and, re-exported by `steward-runtime`, its watcher, work queue and leader election,
+//! the operator's event-stream follower and the CLI's `push --wait`. It lives here
+//! because this is the lowest crate all of them depend on.
 
 use std::time::Duration;
 
@@ -7,7 +12,7 @@ use rand::Rng as _;
 use tokio::time::Instant;
 
 /// Parameters of a [`Backoff`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BackoffConfig {
     /// Delay after the first failure (before jitter).
     pub initial: Duration,
@@ -96,13 +101,40 @@ impl BackoffConfig {
         };
         self.delay_with(attempt, unit)
     }
+
+    /// The jittered delays before retries 0, 1, 2... (endless; `take` what a policy
+    /// allows). Any `Iterator<Item = Duration>` is a backon backoff, so this is what the
+    /// executor's retries sleep on.
+    pub fn delays(&self) -> Delays {
+        Delays {
+            config: *self,
+            attempt: 0,
+        }
+    }
+}
+
+/// The endless iterator of [`BackoffConfig::delays`].
+#[derive(Clone, Debug)]
+pub struct Delays {
+    config: BackoffConfig,
+    attempt: u32,
+}
+
+impl Iterator for Delays {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let delay = self.config.delay(self.attempt);
+        self.attempt = self.attempt.saturating_add(1);
+        Some(delay)
+    }
 }
 
 /// Consecutive-failure state of one retried activity.
 ///
 /// ```
 /// # use std::time::Duration;
-/// # use steward_runtime::backoff::{Backoff, BackoffConfig};
+/// # use steward_hashi::backoff::{Backoff, BackoffConfig};
 /// let mut b = Backoff::new(BackoffConfig::new(Duration::from_millis(10), Duration::from_secs(1)).jitter(0.0));
 /// assert_eq!(b.failure(), Duration::from_millis(10));
 /// assert_eq!(b.failure(), Duration::from_millis(20));
@@ -131,8 +163,16 @@ impl Backoff {
         &self.config
     }
 
-    /// Records a failure and returns how long to wait before the next try.
+    /// Records a failure and returns how long to wait before the next try. A healthy
+    /// spell of [`BackoffConfig::reset_after`] that ends in this failure resets the
+    /// count first, even if it held a single success (a blocking read that succeeded
+    /// once and then waited for minutes was healthy all along).
     pub fn failure(&mut self) -> Duration {
+        if let (Some(period), Some(since)) = (self.config.reset_after, self.healthy_since)
+            && Instant::now().saturating_duration_since(since) >= period
+        {
+            self.attempt = 0;
+        }
         self.healthy_since = None;
         let delay = self.config.delay(self.attempt);
         self.attempt = self.attempt.saturating_add(1);
@@ -246,6 +286,32 @@ mod tests {
         tokio::time::advance(Duration::from_secs(4)).await;
         b.success();
         assert_eq!(b.attempts(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_after_a_long_healthy_spell_starts_over() {
+        let config = BackoffConfig::new(ms(10), ms(10_000))
+            .jitter(0.0)
+            .reset_after(Duration::from_secs(5));
+        let mut b = Backoff::new(config);
+        assert_eq!(b.failure(), ms(10));
+        assert_eq!(b.failure(), ms(20));
+        // one success, then a long quiet spell (a blocking read) that ends in a failure
+        b.success();
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert_eq!(b.failure(), ms(10));
+    }
+
+    #[test]
+    fn delays_follow_the_config_and_never_end() {
+        let c = BackoffConfig::new(ms(100), ms(300)).jitter(0.0);
+        let d: Vec<_> = c.delays().take(4).collect();
+        assert_eq!(d, vec![ms(100), ms(200), ms(300), ms(300)]);
+        let jittered = BackoffConfig::new(ms(100), ms(300));
+        for (attempt, d) in (0..).zip(jittered.delays().take(20)) {
+            let base = jittered.base_delay(attempt);
+            assert!(d <= base && d >= base / 2, "{d:?} vs {base:?}");
+        }
     }
 
     #[test]
