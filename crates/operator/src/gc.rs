@@ -651,7 +651,7 @@ fn current_gc_status(shared: &Shared) -> Option<Vec<u8>> {
             .caches
             .statuses
             .stored(GC_STATUS_KEY)
-            .map(|s| s.raw.as_bytes().to_vec()),
+            .and_then(|s| s.raw.as_ref().map(|raw| raw.as_bytes().to_vec())),
     }
 }
 

@@ -21,9 +21,16 @@
 //!
 //! - A difference in `Meta["steward.hash"]` alone is no reason to write: a new image
 //!   rewrites the job and nothing else ([`plan`]).
-//! - Creations are confirmed by direct reads just before writing (caches may lag): an
-//!   object that exists after all is a conflict (foreign) or a lagging watch (ours), and
-//!   nothing is written for the key in either case.
+//! - Vault creations, and creations of a kind whose cache is not fresh, are confirmed by
+//!   direct reads just before writing (caches may lag): an object that exists after all
+//!   is a conflict (foreign) or a lagging watch (ours), and nothing is written for the
+//!   key in either case. Consul entries and Nomad jobs are created with CAS 0 instead
+//!   of being read first.
+//! - A cache that cannot sync (a kind the server lacks, permission denied, a server
+//!   down) holds back only the specs that render its kind (phase `Pending`, reason
+//!   `CacheUnavailable` naming the server's answer); it logs at WARN, shows in
+//!   `/readyz` and `steward_cache_*` metrics, and garbage collection leaves its kind
+//!   alone.
 //! - A converged key costs no read: the status records the job's `JobModifyIndex` as
 //!   verified, and Vault objects the status lists as in sync are taken as desired until
 //!   the rolling content check reads them (see [`reconcile`]'s `gather`).

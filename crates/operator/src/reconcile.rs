@@ -11,10 +11,12 @@
 //!    no read at all.
 //! 5. Any desired object owned by someone else → `Conflict`, no writes.
 //! 6. The plan (see [`crate::plan`]) is applied in order with CAS; a failed step stops
-//!    the rest. Objects to create are first read directly, all at once (caches lag): one
-//!    that exists is a conflict, or our own write the watch has not shown; either way
-//!    nothing is written. Vault objects are re-read right before an update (no CAS
-//!    there).
+//!    the rest. Vault objects to create, and objects of a kind whose cache is not fresh,
+//!    are first read directly, all at once (caches lag): one that exists is a conflict,
+//!    or our own write the watch has not shown; either way nothing is written. Consul
+//!    entries and Nomad jobs a fresh cache says are absent are created with CAS 0
+//!    without a read (a lagging cache makes the write fail and retry, never overwrite).
+//!    Vault objects are re-read right before an update (no CAS there).
 //! 7. A converged key writes nothing, not even its status.
 //! 8. Drift (an object that matched this generation now differs) is reported as a
 //!    `Drift` event naming the fields, then repaired.
@@ -322,10 +324,21 @@ async fn run(shared: &Arc<Shared>, key: &str, lease: &Lease) -> Result<Action, R
         // its index is unknown, so wait for it.
         return Ok(Action::requeue(SHORT_REQUEUE));
     }
+    // Creations of Consul entries and Nomad jobs are check-and-set (`cas=0`,
+    // `EnforceIndex` 0): over an object a fresh cache has not shown yet they fail and
+    // are retried, never overwrite. So only creations the caches cannot vouch for are
+    // read first: a stale cache's kinds, and Vault's (no check-and-set there, and its
+    // names are polled).
     let creates: Vec<&Step> = plan
         .steps
         .iter()
         .filter(|s| s.kind == StepKind::Create)
+        .filter(|s| {
+            matches!(
+                s.object.kind,
+                ObjectKind::VaultPolicy | ObjectKind::VaultRole
+            ) || !caches.kind_health(s.object.kind).is_fresh()
+        })
         .collect();
     if !creates.is_empty() {
         let found = preflight(shared, &spec_key, &creates).await?;

@@ -26,8 +26,9 @@ use crate::status::StatusDoc;
 pub struct StoredStatus {
     /// KV `ModifyIndex` of the document.
     pub modify_index: u64,
-    /// The raw JSON text.
-    pub raw: Arc<str>,
+    /// The raw JSON text, kept only for documents that are not spec statuses (the GC
+    /// document): a parsed status needs no second copy.
+    pub raw: Option<Arc<str>>,
     /// The parsed document (`None` when it does not parse as a spec status, e.g. the
     /// GC document).
     pub doc: Option<Arc<StatusDoc>>,
@@ -127,8 +128,16 @@ impl StatusCache {
     }
 
     fn stored_status(pair: &KvPair) -> StoredStatus {
-        let raw: Arc<str> = Arc::from(String::from_utf8_lossy(&pair.value).as_ref());
-        let doc = serde_json::from_str::<StatusDoc>(&raw).ok().map(Arc::new);
+        let doc = serde_json::from_slice::<StatusDoc>(&pair.value)
+            .ok()
+            .map(Arc::new);
+        let gc_document = pair
+            .key
+            .rsplit('/')
+            .next()
+            .is_some_and(|k| k == crate::gc::GC_STATUS_KEY);
+        let raw = (doc.is_none() || gc_document)
+            .then(|| Arc::from(String::from_utf8_lossy(&pair.value).as_ref()));
         StoredStatus {
             modify_index: pair.modify_index,
             raw,
