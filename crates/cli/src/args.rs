@@ -167,6 +167,16 @@ pub struct SimArgs {
     /// Vault's root token.
     #[arg(long, default_value = "root", value_name = "TOKEN")]
     pub vault_root_token: String,
+    /// Make Consul answer this config-entry kind as an older Consul answers a kind it
+    /// does not have, e.g. `http-route` and `api-gateway` (absent before Consul 1.15):
+    /// reads 500 `invalid config entry kind: KIND`, writes and deletes 400. Repeatable.
+    #[arg(
+        long = "consul-unsupported-kind",
+        value_name = "KIND",
+        value_parser = clap::builder::PossibleValuesParser::new(steward_sim::consul::CONFIG_ENTRY_KINDS),
+        hide_possible_values = true
+    )]
+    pub consul_unsupported_kinds: Vec<String>,
 }
 
 /// `steward push`.
@@ -430,5 +440,27 @@ mod tests {
         };
         assert_eq!(args.timeout, Duration::from_secs(90));
         assert!(Cli::try_parse_from(["steward", "push", "dir", "--timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn sim_takes_repeated_unsupported_consul_kinds_and_refuses_unknown_ones() {
+        let cli = Cli::try_parse_from([
+            "steward",
+            "sim",
+            "--consul-unsupported-kind",
+            "http-route",
+            "--consul-unsupported-kind",
+            "api-gateway",
+        ])
+        .unwrap();
+        let Command::Sim(args) = cli.command else {
+            panic!("not sim")
+        };
+        assert_eq!(args.consul_unsupported_kinds, ["http-route", "api-gateway"]);
+        // A misspelt kind would otherwise change nothing, silently.
+        assert!(
+            Cli::try_parse_from(["steward", "sim", "--consul-unsupported-kind", "http-routes"])
+                .is_err()
+        );
     }
 }

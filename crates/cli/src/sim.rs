@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context as _;
+use steward_sim::consul::ConsulSimConfig;
 use steward_sim::{Product, Sim, SimConfig, SimHandle, TokenConfig};
 
 use crate::args::SimArgs;
@@ -140,6 +141,10 @@ pub async fn run(args: &SimArgs) -> anyhow::Result<Exit> {
         data_dir: args.data_dir.clone(),
         tokens,
         vault_root_token: args.vault_root_token.clone(),
+        consul: ConsulSimConfig {
+            unsupported_config_kinds: args.consul_unsupported_kinds.clone(),
+            ..ConsulSimConfig::default()
+        },
         ..SimConfig::default()
     };
     // Handlers first: whoever reads the banner may signal at once.
@@ -147,6 +152,12 @@ pub async fn run(args: &SimArgs) -> anyhow::Result<Exit> {
     let sim = Sim::start(config).await.map_err(start_error)?;
     println!("Steward simulator running; Ctrl-C to stop.\n");
     print_banner(&sim);
+    if !args.consul_unsupported_kinds.is_empty() {
+        println!(
+            "\nConsul answers these config-entry kinds as unknown: {}",
+            args.consul_unsupported_kinds.join(", ")
+        );
+    }
     if let Some(dir) = &args.data_dir {
         println!("\nState is kept in {}", dir.display());
     }

@@ -197,6 +197,15 @@ impl SimHandle {
     pub fn config(&self) -> &SimConfig {
         &self.config
     }
+    /// Makes the simulated Consul answer these config-entry kinds as an older Consul
+    /// answers a kind it does not have (reference §10), replacing the previous set
+    /// (`ConsulSimConfig::unsupported_config_kinds` at start); `&[]` makes every kind
+    /// available again. Reads of such a kind answer 500 `invalid config entry kind:
+    /// <kind>` (blocked reads of it end with that answer at once), writes and deletes
+    /// 400 with the same message. Stored entries of the kind are kept.
+    pub fn set_unsupported_config_kinds(&self, kinds: &[&str]) {
+        self.consul.set_unsupported_config_kinds(kinds);
+    }
     /// Stops the servers and background tasks, waits for them, and (with a data
     /// directory) writes the state file one last time.
     pub async fn shutdown(mut self) {

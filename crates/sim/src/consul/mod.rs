@@ -16,6 +16,8 @@ mod store;
 mod txn;
 mod web;
 
+pub use config_entry::ALL_KINDS as CONFIG_ENTRY_KINDS;
+
 pub use catalog::{
     CatalogInstance, CheckRegistration, CheckStatus, ProxyRegistration, ServiceKind,
     SidecarRegistration, UpstreamRegistration,
@@ -29,8 +31,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use axum::routing::any;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use store::Store;
@@ -58,6 +61,12 @@ pub struct ConsulSimConfig {
     pub session_ttl_min: Duration,
     /// `tombstone_ttl`: how long KV tombstones are kept before reaping.
     pub tombstone_ttl: Duration,
+    /// Config-entry kinds this server answers as it answers a kind it has never heard
+    /// of, as an older Consul does (reference §10: Consul < 1.15 has no `api-gateway`
+    /// or `http-route`). Reads of such a kind answer 500 `invalid config entry kind:
+    /// <kind>`, writes and deletes the 400 an unknown kind gets. Empty: every kind is
+    /// known. [`crate::SimHandle::set_unsupported_config_kinds`] changes it at run time.
+    pub unsupported_config_kinds: Vec<String>,
 }
 
 impl Default for ConsulSimConfig {
@@ -71,6 +80,7 @@ impl Default for ConsulSimConfig {
             txn_max_req_len: 512 * 1024,
             session_ttl_min: Duration::from_secs(10),
             tombstone_ttl: Duration::from_secs(15 * 60),
+            unsupported_config_kinds: Vec::new(),
         }
     }
 }
@@ -84,6 +94,10 @@ pub struct ConsulState {
     pub(crate) acl: acl::Acl,
     /// Wakes the session TTL task when a deadline changes.
     pub(crate) timers: Notify,
+    /// Config-entry kinds answered as unknown (starts as
+    /// `ConsulSimConfig::unsupported_config_kinds`). Outside `store`: it is a property
+    /// of the server's version, not data, so snapshots neither save nor restore it.
+    pub(crate) unsupported_config_kinds: RwLock<BTreeSet<String>>,
 }
 
 impl ConsulState {
@@ -95,6 +109,14 @@ impl ConsulState {
             faults: ctx.faults.clone(),
             acl: acl::Acl::from_config(ctx.config.tokens_for(Product::Consul)),
             timers: Notify::new(),
+            unsupported_config_kinds: RwLock::new(
+                ctx.config
+                    .consul
+                    .unsupported_config_kinds
+                    .iter()
+                    .cloned()
+                    .collect(),
+            ),
         });
         state.bootstrap_catalog();
         state

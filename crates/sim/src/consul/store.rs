@@ -359,6 +359,9 @@ pub(crate) enum Change {
     Session { id: String, node: String },
     /// A config entry was written or deleted.
     Config { kind: String, name: String },
+    /// A config-entry kind became unknown to the server or known again (see
+    /// `ConsulState::set_unsupported_config_kinds`): every read of the kind must look.
+    ConfigKindAvailability(String),
     /// Catalog change on a node affecting these service names.
     Catalog {
         services: Vec<String>,
@@ -409,6 +412,10 @@ impl Watch {
             (Watch::NodeSessions(n), Change::Session { node, .. }) => n == node,
             (Watch::ConfigEntry(k, n), Change::Config { kind, name }) => k == kind && n == name,
             (Watch::ConfigKind(k), Change::Config { kind, .. }) => k == kind,
+            (
+                Watch::ConfigEntry(k, _) | Watch::ConfigKind(k),
+                Change::ConfigKindAvailability(kind),
+            ) => k == kind,
             (
                 Watch::Service(s),
                 Change::Catalog {
@@ -1189,5 +1196,9 @@ mod tests {
         assert!(Watch::Key("a/b".into()).matches(&Change::KvTree("a/".into())));
         assert!(!Watch::Key("a/b".into()).matches(&Change::Kv("a/c".into())));
         assert!(Watch::ConfigKind("k".into()).matches(&Change::All));
+        let availability = Change::ConfigKindAvailability("k".into());
+        assert!(Watch::ConfigKind("k".into()).matches(&availability));
+        assert!(Watch::ConfigEntry("k".into(), "n".into()).matches(&availability));
+        assert!(!Watch::ConfigKind("j".into()).matches(&availability));
     }
 }

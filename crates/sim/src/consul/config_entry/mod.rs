@@ -8,10 +8,15 @@
 //! skip identical upserts (answer `true` without a write, even with a stale `cas`),
 //! CAS, cross-entry graph validation (500), store, and the gateway controller's
 //! `Status` on api-gateway/http-route entries.
+//!
+//! A kind listed in `ConsulSimConfig::unsupported_config_kinds` is answered as an
+//! unknown kind on every endpoint, as an older Consul answers it (reference §10).
 
 pub(crate) mod graph;
 mod normalize;
 mod schema;
+
+pub use schema::ALL_KINDS;
 
 use super::ConsulState;
 use super::acl::{Access, AclError, Authz, Global, Res};
@@ -61,7 +66,7 @@ pub(crate) fn rebuild_indexes(store: &mut Store) {
 }
 
 /// Decodes a `PUT /v1/config` body into its kind and Go-shaped JSON form.
-fn decode_entry(body: &Value) -> Result<(String, Obj), ApiError> {
+fn decode_entry(state: &ConsulState, body: &Value) -> Result<(String, Obj), ApiError> {
     let Value::Object(raw) = body else {
         return Err(bad_request(format!(
             "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
@@ -77,8 +82,8 @@ fn decode_entry(body: &Value) -> Result<(String, Obj), ApiError> {
         Some(Value::String(k)) => k.clone(),
         Some(_) => return Err(bad_request("Kind value in payload is not a string")),
     };
-    if !schema::ALL_KINDS.contains(&kind.as_str()) {
-        return Err(bad_request(format!("invalid config entry kind: {kind}")));
+    if !state.knows_config_kind(&kind) {
+        return Err(bad_request(unknown_kind(&kind)));
     }
     let Some(schema) = schema::schema_for(&kind) else {
         let mut entry = raw.clone();
@@ -194,6 +199,24 @@ fn same_entry(kind: &str, a: &Obj, b: &Obj) -> bool {
             .all(|(k, v)| b.get(k) == Some(v))
 }
 
+/// What Consul's `MakeConfigEntry` says about a kind it does not know. Reads (the
+/// `ConfigEntry.Get`/`List` RPCs) answer it as a 500; the HTTP handlers of writes and
+/// deletes check the kind first and answer 400 (reference §9, §10).
+fn unknown_kind(kind: &str) -> String {
+    format!("invalid config entry kind: {kind}")
+}
+
+/// The index a blocking read of `kind` waits on. Once the kind is made unknown the
+/// read must end and answer the error: an index above any the reader can hold ends
+/// the wait.
+fn read_index(state: &ConsulState, store: &Store, kind: &str) -> u64 {
+    if state.knows_config_kind(kind) {
+        store.data.indexes.config
+    } else {
+        u64::MAX
+    }
+}
+
 fn parse_cas(req: &Req) -> Result<Option<u64>, ApiError> {
     match req.get("cas").filter(|c| !c.is_empty()) {
         None => Ok(None),
@@ -292,7 +315,7 @@ pub(crate) fn apply(state: &ConsulState, req: &Req, body: &[u8]) -> ApiResult {
     web::check_dc(state, req)?;
     let authz = web::authz(state, req)?;
     let value: Value = serde_json::from_slice(body).map_err(bad_request)?;
-    let (kind, entry) = decode_entry(&value)?;
+    let (kind, entry) = decode_entry(state, &value)?;
     let cas = parse_cas(req)?;
     let ok = upsert(state, &authz, &kind, entry, cas)?;
     Ok(web::json(state, req, &Value::Bool(ok)))
@@ -302,19 +325,21 @@ pub(crate) fn apply(state: &ConsulState, req: &Req, body: &[u8]) -> ApiResult {
 pub(crate) async fn get(state: &ConsulState, req: &Req, kind: &str, name: &str) -> ApiResult {
     let opts = web::read_opts(state, req)?;
     let authz = web::authz(state, req)?;
-    if !schema::ALL_KINDS.contains(&kind) {
-        return Err(ApiError::internal(format!(
-            "invalid config entry kind: {kind}"
-        )));
+    if !state.knows_config_kind(kind) {
+        return Err(ApiError::internal(unknown_kind(kind)));
     }
     can_read(&authz, kind, name)?;
     web::block(
         state,
         &opts,
         &Watch::ConfigEntry(kind.to_string(), name.to_string()),
-        |st| st.data.indexes.config,
+        |st| read_index(state, st, kind),
     )
     .await;
+    // The kind may have been made unknown while the read waited.
+    if !state.knows_config_kind(kind) {
+        return Err(ApiError::internal(unknown_kind(kind)));
+    }
     let store = state.store.lock();
     let meta = Meta::index(store.data.indexes.config);
     let entry = store
@@ -344,15 +369,17 @@ pub(crate) async fn get(state: &ConsulState, req: &Req, kind: &str, name: &str) 
 pub(crate) async fn list(state: &ConsulState, req: &Req, kind: &str) -> ApiResult {
     let opts = web::read_opts(state, req)?;
     let authz = web::authz(state, req)?;
-    if !schema::ALL_KINDS.contains(&kind) {
-        return Err(ApiError::internal(format!(
-            "invalid config entry kind: {kind}"
-        )));
+    if !state.knows_config_kind(kind) {
+        return Err(ApiError::internal(unknown_kind(kind)));
     }
     web::block(state, &opts, &Watch::ConfigKind(kind.to_string()), |st| {
-        st.data.indexes.config
+        read_index(state, st, kind)
     })
     .await;
+    // The kind may have been made unknown while the read waited.
+    if !state.knows_config_kind(kind) {
+        return Err(ApiError::internal(unknown_kind(kind)));
+    }
     let mut store = state.store.lock();
     let mut filtered = false;
     let pretty = req.has("pretty");
@@ -402,9 +429,10 @@ pub(crate) async fn list(state: &ConsulState, req: &Req, kind: &str) -> ApiResul
 pub(crate) fn delete(state: &ConsulState, req: &Req, kind: &str, name: &str) -> ApiResult {
     web::check_dc(state, req)?;
     let authz = web::authz(state, req)?;
-    if !schema::ALL_KINDS.contains(&kind) {
+    if !state.knows_config_kind(kind) {
         return Err(ApiError::bad_request(format!(
-            "Bad request: invalid config entry kind: {kind}"
+            "Bad request: {}",
+            unknown_kind(kind)
         )));
     }
     if kind == "proxy-defaults" && !name.is_empty() && name != "global" {
@@ -546,6 +574,28 @@ pub(crate) async fn legacy_intentions(state: &ConsulState, req: &Req) -> ApiResu
 }
 
 impl ConsulState {
+    /// Whether this server knows the config-entry kind: Consul has it and it is not
+    /// one of the kinds made unknown (`ConsulSimConfig::unsupported_config_kinds`).
+    pub(crate) fn knows_config_kind(&self, kind: &str) -> bool {
+        schema::ALL_KINDS.contains(&kind) && !self.unsupported_config_kinds.read().contains(kind)
+    }
+
+    /// Replaces the kinds answered as unknown. Blocking reads of a kind that becomes
+    /// unknown end at once with the error, as the connections to a server replaced by
+    /// an older version would; stored entries of the kind are kept and show again once
+    /// the kind is known again.
+    pub(crate) fn set_unsupported_config_kinds(&self, kinds: &[&str]) {
+        let new: std::collections::BTreeSet<String> =
+            kinds.iter().map(|k| (*k).to_string()).collect();
+        let old = std::mem::replace(&mut *self.unsupported_config_kinds.write(), new.clone());
+        let mut store = self.store.lock();
+        for kind in old.symmetric_difference(&new) {
+            store.publish(Change::ConfigKindAvailability(kind.clone()));
+        }
+        drop(store);
+        self.clock.touch();
+    }
+
     /// Writes a config entry as a management token would (for the Nomad module, which
     /// writes ingress-gateway entries for jobs with `gateway.ingress` blocks).
     ///
@@ -553,7 +603,7 @@ impl ConsulState {
     /// The message Consul would answer (decode, validation or graph errors).
     #[allow(dead_code)] // part of the API offered to the Nomad module
     pub(crate) fn upsert_config_entry(&self, entry: Value) -> Result<bool, String> {
-        let (kind, obj) = decode_entry(&entry).map_err(|e| e.msg)?;
+        let (kind, obj) = decode_entry(self, &entry).map_err(|e| e.msg)?;
         upsert(self, &Authz::AllowAll, &kind, obj, None).map_err(|e| e.msg)
     }
 

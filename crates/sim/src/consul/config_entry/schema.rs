@@ -733,7 +733,7 @@ pub(crate) fn schema_for(kind: &str) -> Option<&'static [Field]> {
 
 /// Every kind Consul knows (`MakeConfigEntry`); the ones without a schema are stored
 /// with the fields they were given.
-pub(crate) const ALL_KINDS: &[&str] = &[
+pub const ALL_KINDS: &[&str] = &[
     "service-defaults",
     "proxy-defaults",
     "service-router",
