@@ -160,6 +160,12 @@ async fn objects_created_by_hand_or_by_another_spec_are_conflicts_and_stay_untou
             .unwrap()
     );
     let before_entry = env.entry("service-defaults", "api").await.unwrap();
+    // Let the watches show the hand-made objects first, as they do for anything made
+    // more than a moment before the spec: creations are not read first when a fresh
+    // cache says the name is free, so within that moment the spec's earlier objects
+    // could be created before the clash is found. The clash itself is never
+    // overwritten either way (creations are check-and-set), as asserted below.
+    env.settle(Duration::from_millis(300)).await;
     let mark = env.log.mark();
 
     let g1 = env.put_spec("shop/web", &web("shop", "web", "1.0.0")).await;

@@ -65,10 +65,90 @@ fn sorted(value: &Value) -> Value {
     }
 }
 
+/// A digest of a Consul config entry's owned content, equal for a desired entry and the
+/// live entry the server stored for it: the entry normalised
+/// ([`crate::normalise::normalise_config_entry`]), without `steward.generation` and
+/// `steward.hash` in `Meta` (informational; a new spec hash alone is no reason to
+/// write), without Go zero values (the server fills them in), with intention sources in
+/// a fixed order (the server sorts them by precedence), keys sorted.
+///
+/// Caches keep this instead of the body. Equal digests mean the diff is empty; unequal
+/// ones mean "read the body and diff it" (the diff tolerates more than the digest does,
+/// so a difference here is never taken as a change by itself).
+#[must_use]
+pub fn config_entry_digest(entry: &Value) -> u64 {
+    let mut normalised = crate::normalise::normalise_config_entry(entry);
+    if let Some(meta) = normalised.get_mut("Meta").and_then(Value::as_object_mut) {
+        meta.remove(crate::names::META_GENERATION);
+        meta.remove(crate::names::META_HASH);
+    }
+    let mut stripped = without_zero_values(&normalised).unwrap_or(Value::Null);
+    if let Some(Value::Array(sources)) = stripped.get_mut("Sources") {
+        sources.sort_by_cached_key(canonical_json);
+    }
+    let digest = Sha256::digest(canonical_json(&stripped).as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
+/// `value` without Go zero values (`null`, `""`, `0`, `false`, empty lists and maps),
+/// recursively; `None` when nothing is left.
+fn without_zero_values(value: &Value) -> Option<Value> {
+    match value {
+        Value::Null => None,
+        Value::Bool(b) => b.then_some(Value::Bool(true)),
+        Value::Number(n) => (n.as_f64() != Some(0.0)).then(|| Value::Number(n.clone())),
+        Value::String(s) => (!s.is_empty()).then(|| Value::String(s.clone())),
+        Value::Array(items) => {
+            let kept: Vec<Value> = items.iter().filter_map(without_zero_values).collect();
+            (!kept.is_empty()).then_some(Value::Array(kept))
+        }
+        Value::Object(map) => {
+            let kept: Map<String, Value> = map
+                .iter()
+                .filter_map(|(k, v)| without_zero_values(v).map(|v| (k.clone(), v)))
+                .collect();
+            (!kept.is_empty()).then_some(Value::Object(kept))
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_and_what_the_server_stored_for_it_digest_alike() {
+        let desired: Value = serde_json::from_str(
+            r#"{"Kind": "service-intentions", "Name": "web",
+                "Meta": {"steward.managed-by": "steward", "steward.spec": "a/web",
+                         "steward.generation": "5", "steward.hash": "h1"},
+                "Sources": [{"Name": "b", "Action": "allow"}, {"Name": "*", "Action": "deny"}]}"#,
+        )
+        .unwrap();
+        // The server re-sorts sources, adds indexes, precedence and zero values; a new
+        // generation and spec hash change nothing that is owned.
+        let stored: Value = serde_json::from_str(
+            r#"{"Kind": "service-intentions", "Name": "web", "Namespace": "",
+                "Meta": {"steward.managed-by": "steward", "steward.spec": "a/web",
+                         "steward.generation": "7", "steward.hash": "h2"},
+                "Sources": [{"Name": "*", "Action": "deny", "Precedence": 8, "Type": "consul"},
+                            {"Name": "b", "Action": "allow", "Precedence": 9, "Type": "consul",
+                             "Description": ""}],
+                "CreateIndex": 10, "ModifyIndex": 12}"#,
+        )
+        .unwrap();
+        assert_eq!(config_entry_digest(&desired), config_entry_digest(&stored));
+        // An owned change is a different digest: a hand edit, another owner.
+        let mut edited = stored.clone();
+        edited["Sources"][1]["Action"] = Value::from("deny");
+        assert_ne!(config_entry_digest(&desired), config_entry_digest(&edited));
+        let mut foreign = stored;
+        foreign["Meta"]["steward.spec"] = Value::from("b/web");
+        assert_ne!(config_entry_digest(&desired), config_entry_digest(&foreign));
+    }
 
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {

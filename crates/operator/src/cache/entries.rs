@@ -1,6 +1,10 @@
 //! Config entries of one kind (`service-defaults`, `service-intentions`, `http-route`),
 //! by name, with an index from owning spec key to names, and an overlay of our own
 //! recent writes (a write returns no index, and the watch may not have seen it yet).
+//!
+//! Of each entry only its [`EntryFacts`] are kept (modify index, owner, a digest of the
+//! owned content), never the body: a reconcile whose desired entry has the same digest
+//! knows it is in sync; any other reads the body.
 
 use std::collections::{BTreeSet, HashMap};
 use std::pin::pin;
@@ -13,7 +17,7 @@ use serde_json::Value;
 use steward_runtime::watcher::{Event, ListSource, WatcherConfig, watcher};
 
 use super::{Health, NameIndex, Observed, Triggers};
-use crate::plan::{LiveEntry, owner_of_body};
+use crate::plan::owner_of_body;
 
 /// What we wrote and the `ModifyIndex` the write was based on.
 #[derive(Debug, Clone)]
@@ -24,11 +28,34 @@ struct Overlay {
     body: Option<Arc<Value>>,
 }
 
+/// What the cache keeps of a live entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryFacts {
+    /// `ModifyIndex`: the CAS value of the next write.
+    pub modify_index: u64,
+    /// The owning spec key, from the ownership `Meta`.
+    pub owner: Option<String>,
+    /// [`steward_render::config_entry_digest`] of the body.
+    pub digest: u64,
+}
+
+impl EntryFacts {
+    /// The facts of an entry body.
+    #[must_use]
+    pub fn of(entry: &Value) -> Self {
+        Self {
+            modify_index: modify_index(entry),
+            owner: owner_of_body(entry).map(|k| k.to_string()),
+            digest: steward_render::config_entry_digest(entry),
+        }
+    }
+}
+
 /// A live entry as the cache knows it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cached {
-    /// The watch's copy.
-    Entry(LiveEntry),
+    /// The watch's facts of it.
+    Entry(EntryFacts),
     /// We wrote it and the watch has not caught up: the body we wrote (its index is not
     /// known yet, so no CAS write can be based on it).
     Written(Arc<Value>),
@@ -47,7 +74,7 @@ fn modify_index(entry: &Value) -> u64 {
 #[derive(Debug)]
 pub struct EntryCache {
     kind: &'static str,
-    map: RwLock<HashMap<String, Arc<Value>>>,
+    map: RwLock<HashMap<String, EntryFacts>>,
     owners: RwLock<HashMap<String, BTreeSet<String>>>,
     overlay: Mutex<HashMap<String, Overlay>>,
     health: Arc<Health>,
@@ -84,7 +111,7 @@ impl EntryCache {
         let cached = self.map.read().get(name).cloned();
         let mut overlay = self.overlay.lock();
         if let Some(o) = overlay.get(name) {
-            let seen_index = cached.as_deref().map_or(0, modify_index);
+            let seen_index = cached.as_ref().map_or(0, |f| f.modify_index);
             if seen_index == o.base {
                 return match &o.body {
                     Some(b) => Cached::Written(b.clone()),
@@ -94,10 +121,7 @@ impl EntryCache {
             overlay.remove(name);
         }
         match cached {
-            Some(body) => Cached::Entry(LiveEntry {
-                modify_index: modify_index(&body),
-                body,
-            }),
+            Some(facts) => Cached::Entry(facts),
             None => Cached::Absent,
         }
     }
@@ -133,14 +157,29 @@ impl EntryCache {
         );
     }
 
+    /// Drops our write of `name` once the watch shows something other than what it
+    /// replaced (`seen`: the `ModifyIndex` now listed, 0 = absent): the watch has
+    /// caught up, and the body we wrote need not be kept.
+    fn forget_seen_write(&self, name: &str, seen: u64) {
+        let mut overlay = self.overlay.lock();
+        if overlay.get(name).is_some_and(|o| o.base != seen) {
+            overlay.remove(name);
+        }
+    }
+
     /// Forgets our unseen writes (a new leadership term reads the watch only).
     pub fn clear_overlay(&self) {
         self.overlay.lock().clear();
     }
 
-    fn index_owner(&self, name: &str, old: Option<&Value>, new: Option<&Value>) -> Vec<String> {
-        let old_owner = old.and_then(owner_of_body).map(|k| k.to_string());
-        let new_owner = new.and_then(owner_of_body).map(|k| k.to_string());
+    fn index_owner(
+        &self,
+        name: &str,
+        old: Option<&EntryFacts>,
+        new: Option<&EntryFacts>,
+    ) -> Vec<String> {
+        let old_owner = old.and_then(|f| f.owner.clone());
+        let new_owner = new.and_then(|f| f.owner.clone());
         if old_owner != new_owner {
             let mut owners = self.owners.write();
             if let Some(o) = &old_owner
@@ -163,36 +202,39 @@ impl EntryCache {
     pub fn apply(&self, event: &Event<String, Value>, triggers: &Triggers, names: &NameIndex) {
         match event {
             Event::Restarted(all) => {
-                let map: HashMap<String, Arc<Value>> = all
+                let map: HashMap<String, EntryFacts> = all
                     .iter()
-                    .map(|(n, e)| (n.clone(), Arc::new(e.clone())))
+                    .map(|(n, e)| (n.clone(), EntryFacts::of(e)))
                     .collect();
                 let mut owners: HashMap<String, BTreeSet<String>> = HashMap::new();
-                for (n, e) in &map {
-                    if let Some(k) = owner_of_body(e) {
-                        owners.entry(k.to_string()).or_default().insert(n.clone());
+                for (n, f) in &map {
+                    if let Some(k) = &f.owner {
+                        owners.entry(k.clone()).or_default().insert(n.clone());
                     }
                 }
                 let mut keys: Vec<String> = owners.keys().cloned().collect();
                 keys.extend(self.owners.read().keys().cloned());
+                self.overlay
+                    .lock()
+                    .retain(|n, o| o.base == map.get(n).map_or(0, |f| f.modify_index));
                 *self.map.write() = map;
                 *self.owners.write() = owners;
                 self.health.mark_synced();
                 triggers.keys(keys);
             }
             Event::Applied(name, entry) => {
-                let old = self
-                    .map
-                    .write()
-                    .insert(name.clone(), Arc::new(entry.clone()));
+                let facts = EntryFacts::of(entry);
+                self.forget_seen_write(name, facts.modify_index);
+                let old = self.map.write().insert(name.clone(), facts.clone());
                 // The owners, and any spec that would use the name (one blocked by a
                 // clash is freed when the clashing entry goes or changes hands).
-                triggers.keys(self.index_owner(name, old.as_deref(), Some(entry)));
+                triggers.keys(self.index_owner(name, old.as_ref(), Some(&facts)));
                 triggers.keys(names.keys_for(name));
             }
             Event::Deleted(name) => {
+                self.forget_seen_write(name, 0);
                 let old = self.map.write().remove(name);
-                triggers.keys(self.index_owner(name, old.as_deref(), None));
+                triggers.keys(self.index_owner(name, old.as_ref(), None));
                 triggers.keys(names.keys_for(name));
             }
             Event::Error(_) => {}
@@ -285,7 +327,15 @@ mod tests {
             &names,
         );
         match cache.get("web") {
-            Cached::Entry(e) => assert_eq!(e.modify_index, 9),
+            Cached::Entry(e) => {
+                assert_eq!(e.modify_index, 9);
+                assert_eq!(e.owner.as_deref(), Some("a/web"));
+                assert_eq!(
+                    e.digest,
+                    steward_render::config_entry_digest(&entry("web", Some("a/web"), 0)),
+                    "the digest ignores the indexes"
+                );
+            }
             other => panic!("{other:?}"),
         }
         cache.record_write("web", 9, None);

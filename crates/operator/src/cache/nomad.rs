@@ -322,6 +322,16 @@ impl NomadCache {
             .insert(key.to_owned(), Overlay { base, job });
     }
 
+    /// Drops our write of `key` once the list shows something other than what it
+    /// replaced (`listed`: the listed `JobModifyIndex`, `None` = not listed): the list
+    /// has caught up, and the body we sent need not be kept.
+    fn forget_seen_write(&self, key: &str, listed: Option<u64>) {
+        let mut overlay = self.overlay.lock();
+        if overlay.get(key).is_some_and(|o| o.base != listed) {
+            overlay.remove(key);
+        }
+    }
+
     /// Forgets our unseen writes.
     pub fn clear_overlay(&self) {
         self.overlay.lock().clear();
@@ -408,12 +418,16 @@ impl NomadCache {
                     .collect();
                 let mut keys: Vec<String> = map.values().filter_map(|s| stub_owner(s)).collect();
                 keys.extend(self.stubs.read().values().filter_map(|s| stub_owner(s)));
+                self.overlay
+                    .lock()
+                    .retain(|k, o| o.base == map.get(k).map(|s| s.job_modify_index));
                 *self.stubs.write() = map;
                 self.jobs_health.mark_synced();
                 triggers.keys(keys);
             }
             Event::Applied(k, stub) => {
                 let old = self.stubs.write().insert(k.clone(), Arc::new(stub.clone()));
+                self.forget_seen_write(k, Some(stub.job_modify_index));
                 // The owners, and the spec that would own a job of this name.
                 let mut keys: Vec<String> =
                     old.as_deref().and_then(stub_owner).into_iter().collect();
@@ -423,6 +437,7 @@ impl NomadCache {
             }
             Event::Deleted(k) => {
                 let old = self.stubs.write().remove(k);
+                self.forget_seen_write(k, None);
                 self.facts.lock().remove(k);
                 self.deployments.write().remove(k);
                 self.versions.lock().retain(|(job, _), _| job != k);

@@ -131,6 +131,7 @@ pub(crate) async fn gather(
         live.service_defaults = read_entry(
             shared,
             object(ObjectKind::ServiceDefaults, &sd),
+            desired.service_defaults.as_ref().map(|e| &e.body),
             &mut pending,
         )
         .await?;
@@ -143,6 +144,7 @@ pub(crate) async fn gather(
         live.service_intentions = read_entry(
             shared,
             object(ObjectKind::ServiceIntentions, &si),
+            desired.service_intentions.as_ref().map(|e| &e.body),
             &mut pending,
         )
         .await?;
@@ -152,9 +154,19 @@ pub(crate) async fn gather(
         routes.extend(c.http_routes.owned_by(&key.to_string()));
     }
     for name in routes {
-        if let Some(l) =
-            read_entry(shared, object(ObjectKind::HttpRoute, &name), &mut pending).await?
-        {
+        let wanted = desired
+            .http_routes
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| &r.body);
+        let read = read_entry(
+            shared,
+            object(ObjectKind::HttpRoute, &name),
+            wanted,
+            &mut pending,
+        )
+        .await?;
+        if let Some(l) = read {
             live.http_routes.insert(name, l);
         }
     }
@@ -244,9 +256,12 @@ pub(crate) async fn gather(
     Ok(Gathered::Live(live, pending))
 }
 
+/// The live entry `object`: from a fresh cache when its digest equals the desired
+/// body's (then the desired body stands for it: in sync, nothing to read), else read.
 async fn read_entry(
     shared: &Shared,
     object: ObjectRef,
+    desired: Option<&Value>,
     pending: &mut BTreeSet<ObjectRef>,
 ) -> Result<Option<LiveEntry>, ReconcileError> {
     let kind = object.kind;
@@ -254,17 +269,27 @@ async fn read_entry(
         return Ok(None);
     };
     if cache.health().is_fresh() {
-        return Ok(match cache.get(&object.name) {
-            Cached::Entry(e) => Some(e),
+        match cache.get(&object.name) {
+            Cached::Entry(facts) => {
+                if let Some(body) =
+                    desired.filter(|d| steward_render::config_entry_digest(d) == facts.digest)
+                {
+                    return Ok(Some(LiveEntry {
+                        body: Arc::new(body.clone()),
+                        modify_index: facts.modify_index,
+                    }));
+                }
+                // Differs (or is not ours to want): the diff needs the body.
+            }
             Cached::Written(body) => {
                 pending.insert(object);
-                Some(LiveEntry {
+                return Ok(Some(LiveEntry {
                     body,
                     modify_index: 0,
-                })
+                }));
             }
-            Cached::Absent => None,
-        });
+            Cached::Absent => return Ok(None),
+        }
     }
     let r = shared
         .clients

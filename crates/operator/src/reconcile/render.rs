@@ -18,7 +18,7 @@ use crate::status::DiagnosticDoc;
 /// How many keys' renderings are remembered: more than are in flight at once (the
 /// reconcile concurrency, and the keys whose rollouts are running), far fewer than
 /// 10,000 specs' worth of rendered jobs.
-pub(crate) const RENDER_MEMO: usize = 2048;
+pub(crate) const RENDER_MEMO: usize = 256;
 
 /// What a key last rendered to.
 #[derive(Debug, Clone)]
