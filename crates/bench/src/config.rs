@@ -1,6 +1,7 @@
 //! What to run: the scenario and its sizes.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -44,11 +45,73 @@ impl fmt::Display for Scenario {
     }
 }
 
+/// Where the simulator runs, which decides what the memory and CPU figures can separate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimPlacement {
+    /// `steward sim` as a child process of the bench, on loopback ephemeral ports,
+    /// stopped (killed and reaped) when the run ends or fails. The bench process then
+    /// holds only the operators and the harness, so its peak RSS is the operators' own,
+    /// and the child's peak RSS and CPU time are read from `/proc/<pid>`.
+    Child {
+        /// The `steward` binary to run as `<program> sim …` (`None`: this executable).
+        program: Option<PathBuf>,
+    },
+    /// The simulator on its own runtime inside the bench process (the figures before
+    /// the simulator could run apart): the peak RSS mixes operators and simulator.
+    InProcess,
+    /// An already running `steward sim` (started by someone who wants to watch it); its
+    /// memory and CPU are not measured.
+    External(SimAddresses),
+}
+
+impl SimPlacement {
+    /// The name used on the command line and in reports.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SimPlacement::Child { .. } => "child",
+            SimPlacement::InProcess => "in-process",
+            SimPlacement::External(_) => "external",
+        }
+    }
+}
+
+impl fmt::Display for SimPlacement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Default for SimPlacement {
+    fn default() -> Self {
+        SimPlacement::Child { program: None }
+    }
+}
+
+impl Serialize for SimPlacement {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The base URLs of a running simulator (`http://127.0.0.1:8500`...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SimAddresses {
+    /// Consul API.
+    pub consul: String,
+    /// Nomad API.
+    pub nomad: String,
+    /// Vault API (root token `root`).
+    pub vault: String,
+}
+
 /// Sizes and settings of one run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BenchConfig {
     /// Scenario.
     pub scenario: Scenario,
+    /// Where the simulator runs (`child`, `in-process`, `external`).
+    pub sim: SimPlacement,
     /// Specs loaded (each: Nomad job, intentions, Vault policy and role, http-route).
     pub specs: usize,
     /// Latency added to every simulated request of every product.
@@ -81,6 +144,7 @@ impl Default for BenchConfig {
         let production = steward_operator::LeaderSettings::default();
         Self {
             scenario: Scenario::Cold,
+            sim: SimPlacement::default(),
             specs: 10_000,
             rtt: Duration::ZERO,
             changes: 200,

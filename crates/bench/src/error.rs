@@ -17,6 +17,36 @@ pub enum Error {
     /// The simulator did not start.
     #[error("the simulator did not start")]
     Sim(#[source] steward_sim::Error),
+    /// The simulator process could not be spawned or did not announce its addresses.
+    #[error("the simulator process `{program} sim` did not start: {message}")]
+    SimProcess {
+        /// The program run.
+        program: String,
+        /// What went wrong (with the end of its stderr when it exited).
+        message: String,
+    },
+    /// A request to the simulator's admin API (`/_sim/v1/…`) failed.
+    #[error("the simulator admin request {what} failed: {message}")]
+    Admin {
+        /// What was asked.
+        what: String,
+        /// Transport error or status and body.
+        message: String,
+    },
+    /// The external simulator already holds state of an earlier run, which would skew
+    /// every figure.
+    #[error(
+        "the simulator at {url} already holds {keys} keys under {prefix}/: start a fresh \
+         `steward sim` for each bench run"
+    )]
+    NotFresh {
+        /// Consul URL.
+        url: String,
+        /// KV prefix.
+        prefix: String,
+        /// How many keys.
+        keys: usize,
+    },
     /// A client of the simulator could not be configured.
     #[error("cannot configure the {product} client")]
     Client {

@@ -1,6 +1,6 @@
 //! Measuring: latency percentiles, the operators' requests (through the clients'
 //! observer hook, so the harness's own requests never count), CPU per runtime and RSS
-//! from `/proc/self`.
+//! from `/proc/self` (and from `/proc/<pid>` of the simulator's child process).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -67,7 +67,8 @@ pub fn secs(d: Duration) -> f64 {
 
 // ----- memory ------------------------------------------------------------------------
 
-/// Resident memory of the whole process (simulator included), in MiB.
+/// Resident memory of one process, in MiB: the bench process (its operators and the
+/// harness, plus the simulator when it runs in-process) or the simulator's child process.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
 pub struct Rss {
     /// `VmRSS` now.
@@ -76,11 +77,24 @@ pub struct Rss {
     pub peak_mib: f64,
 }
 
+/// `/proc/self` or `/proc/<pid>`.
+fn proc_dir(pid: Option<u32>) -> String {
+    pid.map_or_else(|| "/proc/self".to_owned(), |p| format!("/proc/{p}"))
+}
+
 impl Rss {
     /// Reads `/proc/self/status` (zeros where it is unavailable).
     #[must_use]
     pub fn now() -> Self {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        Self::of(None)
+    }
+
+    /// Reads `/proc/<pid>/status` (`None`: this process); zeros where it is unavailable
+    /// (not Linux, or the process is gone).
+    #[must_use]
+    pub fn of(pid: Option<u32>) -> Self {
+        let status =
+            std::fs::read_to_string(format!("{}/status", proc_dir(pid))).unwrap_or_default();
         let field = |name: &str| -> f64 {
             status
                 .lines()
@@ -96,10 +110,11 @@ impl Rss {
     }
 }
 
-/// Resets `VmHWM` to the current RSS (`echo 5 > /proc/self/clear_refs`, Linux ≥ 4.0), so
-/// each scenario of a run reports its own peak. `false` when the kernel refused.
-pub fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", b"5").is_ok()
+/// Resets `VmHWM` of this process (`None`) or of `pid` (a child of the same user) to its
+/// current RSS (`echo 5 > /proc/<pid>/clear_refs`, Linux ≥ 4.0), so each scenario of a
+/// run reports its own peak. `false` when the kernel refused.
+pub fn reset_peak_rss(pid: Option<u32>) -> bool {
+    std::fs::write(format!("{}/clear_refs", proc_dir(pid)), b"5").is_ok()
 }
 
 // ----- CPU ---------------------------------------------------------------------------
@@ -107,15 +122,17 @@ pub fn reset_peak_rss() -> bool {
 /// CPU seconds by side.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
 pub struct Cpu {
-    /// Threads of operator runtimes (`op-*`).
+    /// Threads of operator runtimes (`op-*`). With the simulator in a child process or
+    /// external, threads of the bench process that exited during the measurement (a
+    /// killed operator's) count here too: their time remains only in the process total.
     pub operator_s: f64,
-    /// The simulator: the process total minus operators and harness (threads that exited
-    /// during the measurement, e.g. a killed operator's, count here too: their time
-    /// remains only in the process total).
+    /// The simulator. In a child process: that process's user + system time. In-process:
+    /// the process total minus operators and harness (threads that exited during the
+    /// measurement, e.g. a killed operator's, count here too). External: 0 (not seen).
     pub sim_s: f64,
-    /// Every other thread (the harness and the caller's runtime).
+    /// Every other thread of the bench process (the harness and the caller's runtime).
     pub harness_s: f64,
-    /// The whole process.
+    /// Every side: the bench process, plus the simulator's child process.
     pub total_s: f64,
 }
 
@@ -127,17 +144,33 @@ enum Side {
     Harness,
 }
 
-/// CPU seconds of every live thread (by thread id) and of the process.
+/// Where the simulator's CPU time is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SimCpu {
+    /// Threads `sim-rt*` of this process.
+    #[default]
+    InProcess,
+    /// The child process with this id.
+    Child(u32),
+    /// Nowhere the bench can see (an external simulator).
+    Unseen,
+}
+
+/// CPU seconds of every live thread (by thread id), of the process, and of the
+/// simulator's child process when there is one.
 #[derive(Debug, Clone, Default)]
 pub struct CpuSnapshot {
     threads: BTreeMap<String, (Side, f64)>,
     total: f64,
+    sim: SimCpu,
+    /// The simulator child process's CPU ([`SimCpu::Child`] only).
+    sim_process: f64,
 }
 
 impl CpuSnapshot {
-    /// CPU used so far.
+    /// CPU used so far by this process and by the simulator (`sim`).
     #[must_use]
-    pub fn now() -> Self {
+    pub fn now(sim: SimCpu) -> Self {
         let total = stat_cpu("/proc/self/stat").unwrap_or(0.0);
         let mut threads = BTreeMap::new();
         if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
@@ -155,11 +188,21 @@ impl CpuSnapshot {
                 threads.insert(task.file_name().to_string_lossy().into_owned(), (side, cpu));
             }
         }
-        Self { threads, total }
+        let sim_process = match sim {
+            SimCpu::Child(pid) => stat_cpu(&format!("/proc/{pid}/stat")).unwrap_or(0.0),
+            SimCpu::InProcess | SimCpu::Unseen => 0.0,
+        };
+        Self {
+            threads,
+            total,
+            sim,
+            sim_process,
+        }
     }
 
     /// CPU used between `earlier` and `self` by side, rounded to 0.01 s. Threads born
-    /// since count whole; threads gone since count in the simulator's share.
+    /// since count whole; threads gone since count in the simulator's share when it is
+    /// in-process, in the operators' otherwise.
     #[must_use]
     pub fn since(&self, earlier: &CpuSnapshot) -> Cpu {
         let (mut operator, mut harness) = (0.0, 0.0);
@@ -172,13 +215,24 @@ impl CpuSnapshot {
                 Side::Sim => {}
             }
         }
-        let total = (self.total - earlier.total).max(0.0);
+        let process = (self.total - earlier.total).max(0.0);
+        let rest = (process - operator - harness).max(0.0);
         let r = |v: f64| (v.max(0.0) * 100.0).round() / 100.0;
-        Cpu {
-            operator_s: r(operator),
-            sim_s: r(total - operator - harness),
-            harness_s: r(harness),
-            total_s: r(total),
+        if self.sim == SimCpu::InProcess {
+            Cpu {
+                operator_s: r(operator),
+                sim_s: r(rest),
+                harness_s: r(harness),
+                total_s: r(process),
+            }
+        } else {
+            let sim = (self.sim_process - earlier.sim_process).max(0.0);
+            Cpu {
+                operator_s: r(operator + rest),
+                sim_s: r(sim),
+                harness_s: r(harness),
+                total_s: r(process + sim),
+            }
         }
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::config::BenchConfig;
+use crate::config::{BenchConfig, SimPlacement};
 use crate::measure::{Counts, Cpu, Percentiles, Rss};
 
 /// One run: its settings and one record per scenario run.
@@ -93,8 +93,16 @@ pub struct ScenarioReport {
     pub writes: Writes,
     /// CPU seconds by side.
     pub cpu: Cpu,
-    /// Memory of the process (simulator included), peak over this scenario.
+    /// Memory of the bench process, peak over this scenario: the operators and the
+    /// harness, plus the simulator when it runs in-process.
     pub rss: Rss,
+    /// The operators' own memory: the bench process's, when the simulator runs outside
+    /// it (`child`, `external`); it still includes the harness (its clients, the
+    /// request log, the specs in flight). `null` in-process, where it cannot be told
+    /// apart from the simulator's.
+    pub operator_rss: Option<Rss>,
+    /// The simulator child process's memory, peak over this scenario (`child` only).
+    pub sim_rss: Option<Rss>,
     /// Anything the figures need to be read right.
     pub notes: Vec<String>,
 }
@@ -107,6 +115,14 @@ impl ScenarioReport {
             value,
             unit: unit.to_owned(),
         });
+    }
+
+    /// Sets the memory figures: `process` is the bench process, `sim` the simulator's
+    /// child process (if any).
+    pub fn set_memory(&mut self, placement: &SimPlacement, process: Rss, sim: Option<Rss>) {
+        self.rss = process;
+        self.operator_rss = (*placement != SimPlacement::InProcess).then_some(process);
+        self.sim_rss = sim;
     }
 
     /// Fills requests and endpoints from a counter delta.
@@ -154,20 +170,29 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "steward bench {}: {} specs, rtt {} ms, concurrency {}, {} cores",
+            "steward bench {}: {} specs, rtt {} ms, concurrency {}, {} cores, simulator {}",
             c.scenario,
             c.specs,
             num(c.rtt.as_secs_f64() * 1e3),
             c.concurrency,
-            self.cores
+            self.cores,
+            c.sim
+        );
+        // In-process, one process holds both sides: one memory column says so.
+        let split = c.sim != SimPlacement::InProcess;
+        let memory = if split {
+            "op peak RSS MiB | sim peak RSS MiB |"
+        } else {
+            "peak RSS MiB (op + sim) |"
+        };
+        let _ = writeln!(
+            out,
+            "| scenario | wall s | synced | headline latency | p50 ms | p90 ms | p99 ms | requests | object writes | status/lock writes | op CPU s | sim CPU s | {memory}"
         );
         let _ = writeln!(
             out,
-            "| scenario | wall s | synced | headline latency | p50 ms | p90 ms | p99 ms | requests | object writes | status/lock writes | op CPU s | sim CPU s | peak RSS MiB |"
-        );
-        let _ = writeln!(
-            out,
-            "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|{}",
+            if split { "---:|" } else { "" }
         );
         for s in &self.scenarios {
             let (name, p50, p90, p99) = s.latencies.first().map_or_else(
@@ -181,9 +206,19 @@ impl Report {
                 },
                 |p| (p.name.clone(), num(p.p50_ms), num(p.p90_ms), num(p.p99_ms)),
             );
+            let memory = if split {
+                format!(
+                    "{} | {} |",
+                    num(s.rss.peak_mib),
+                    s.sim_rss
+                        .map_or_else(|| "-".to_owned(), |r| num(r.peak_mib))
+                )
+            } else {
+                format!("{} |", num(s.rss.peak_mib))
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {memory}",
                 s.scenario,
                 num(s.wall_s),
                 s.synced,
@@ -197,7 +232,6 @@ impl Report {
                 s.writes.bookkeeping,
                 num(s.cpu.operator_s),
                 num(s.cpu.sim_s),
-                num(s.rss.peak_mib),
             );
         }
         for s in &self.scenarios {
@@ -249,14 +283,33 @@ impl Report {
             );
             let _ = writeln!(
                 out,
-                "  cpu s: operator {}, simulator {}, harness {}, total {}; rss MiB: peak {}, now {}",
+                "  cpu s: operator {}, simulator {}, harness {}, total {}",
                 num(s.cpu.operator_s),
                 num(s.cpu.sim_s),
                 num(s.cpu.harness_s),
                 num(s.cpu.total_s),
-                num(s.rss.peak_mib),
-                num(s.rss.current_mib)
             );
+            let mut rss = match s.operator_rss {
+                Some(op) => format!(
+                    "  operator peak RSS {} MiB (now {})",
+                    num(op.peak_mib),
+                    num(op.current_mib)
+                ),
+                None => format!(
+                    "  peak RSS (operators + simulator, one process) {} MiB (now {})",
+                    num(s.rss.peak_mib),
+                    num(s.rss.current_mib)
+                ),
+            };
+            if let Some(sim) = s.sim_rss {
+                let _ = write!(
+                    rss,
+                    "; simulator peak RSS {} MiB (now {})",
+                    num(sim.peak_mib),
+                    num(sim.current_mib)
+                );
+            }
+            let _ = writeln!(out, "{rss}");
             for n in &s.notes {
                 let _ = writeln!(out, "  note: {n}");
             }

@@ -13,7 +13,7 @@ use steward_hashi::nomad::RegisterOptions;
 use steward_hashi::{Product, QueryOptions};
 use steward_operator::{OperatorHandle, Phase};
 
-use crate::config::{BenchConfig, Scenario};
+use crate::config::{BenchConfig, Scenario, SimPlacement};
 use crate::error::{Error, Result};
 use crate::measure::{self, CpuSnapshot, Kind, Percentiles, Rss, WriteRecord};
 use crate::report::{Report, ScenarioReport, Writes};
@@ -45,14 +45,37 @@ pub async fn run(cfg: BenchConfig) -> Result<Report> {
     shutdown?;
     Ok(Report {
         cores: std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
-        rss_note: "RSS is the whole process: the simulator (every Consul KV entry, config \
-                   entry, Nomad job, allocation and Vault object it holds) shares it with \
-                   the operators and the harness; `cold` also says how much the process grew \
-                   over a loaded but idle simulator."
-            .to_owned(),
+        rss_note: rss_note(&cfg.sim).to_owned(),
         config: cfg,
         scenarios,
     })
+}
+
+/// What the memory figures include, by where the simulator ran.
+fn rss_note(sim: &SimPlacement) -> &'static str {
+    match sim {
+        SimPlacement::Child { .. } => {
+            "operator peak RSS (`rss`, `operator_rss`) is the bench process: the operators \
+             and the harness (its clients, the log of every operator write, the spec \
+             documents in flight), no simulator; simulator peak RSS (`sim_rss`) is the \
+             `steward sim` child process (every Consul KV entry, config entry, Nomad job, \
+             allocation and Vault object it holds). Peaks are VmHWM, reset at the start \
+             of each scenario."
+        }
+        SimPlacement::InProcess => {
+            "RSS is the whole process: the simulator (every Consul KV entry, config \
+             entry, Nomad job, allocation and Vault object it holds) shares it with the \
+             operators and the harness; `cold` also says how much the process grew over \
+             a loaded but idle simulator. Run with `--sim child` (the default) for the \
+             operators' own figure."
+        }
+        SimPlacement::External(_) => {
+            "operator peak RSS (`rss`, `operator_rss`) is the bench process: the operators \
+             and the harness (its clients, the log of every operator write, the spec \
+             documents in flight); the external simulator's memory and CPU are not \
+             measured. Peaks are VmHWM, reset at the start of each scenario."
+        }
+    }
 }
 
 async fn run_in(world: &mut World) -> Result<Vec<ScenarioReport>> {
@@ -154,10 +177,10 @@ struct Start {
 impl Start {
     fn now(world: &World) -> Start {
         // Each scenario reports its own peak.
-        measure::reset_peak_rss();
+        world.reset_peak_rss();
         Start {
             at: Instant::now(),
-            cpu: CpuSnapshot::now(),
+            cpu: CpuSnapshot::now(world.sim_cpu()),
             counts: world.log.counts(),
             mark: world.log.mark(),
         }
@@ -169,10 +192,10 @@ impl Start {
             scenario: scenario.to_owned(),
             specs: world.cfg.specs,
             wall_s: measure::secs(self.at.elapsed()),
-            cpu: CpuSnapshot::now().since(&self.cpu),
-            rss: Rss::now(),
+            cpu: CpuSnapshot::now(world.sim_cpu()).since(&self.cpu),
             ..ScenarioReport::default()
         };
+        r.set_memory(&world.cfg.sim, Rss::now(), world.sim_rss());
         r.set_requests(&measure::delta(&world.log.counts(), &self.counts));
         r.writes = count_writes(&world.log.writes_since(self.mark));
         let (synced, phases) = phases(world, handle);
@@ -260,22 +283,22 @@ async fn cold(world: &mut World, a: &OperatorHandle) -> Result<ScenarioReport> {
     let n = world.cfg.specs;
     let ns = world.cfg.namespaces;
     let baseline = Rss::now();
+    let sim_baseline = world.sim_rss();
     let start = Start::now(world);
-    let batches: Vec<Vec<(String, String)>> = (0..n)
-        .collect::<Vec<_>>()
-        .chunks(MAX_TXN_OPS)
-        .map(|c| {
-            c.iter()
-                .map(|&i| (specs::key(i, ns), specs::document(i, ns, "1.0.0")))
-                .collect()
-        })
-        .collect();
     // Pending: key → (generation, when its write was acknowledged).
     let mut pending: Vec<(String, u64, Instant)> = Vec::with_capacity(n);
     {
         let w: &World = world;
-        let mut pushes = futures::stream::iter(batches.iter().map(|b| async move {
-            let gens = put_specs(w, b).await?;
+        let batches = (0..n)
+            .step_by(MAX_TXN_OPS)
+            .map(|lo| lo..(lo + MAX_TXN_OPS).min(n));
+        let mut pushes = futures::stream::iter(batches.map(|range| async move {
+            // Each batch's documents are made when it goes out and dropped once written:
+            // the harness's memory counts in the bench process's (the operator's) figure.
+            let docs: Vec<(String, String)> = range
+                .map(|i| (specs::key(i, ns), specs::document(i, ns, "1.0.0")))
+                .collect();
+            let gens = put_specs(w, &docs).await?;
             Ok::<_, Error>((gens, Instant::now()))
         }))
         .buffer_unordered(PUSH_IN_FLIGHT);
@@ -352,16 +375,38 @@ async fn cold(world: &mut World, a: &OperatorHandle) -> Result<ScenarioReport> {
             "per spec",
         );
     }
-    r.figure(
-        "RSS before the specs (simulator loaded, operator idle)",
-        baseline.current_mib,
-        "MiB",
-    );
-    r.figure(
-        "RSS growth over the load",
-        ((r.rss.peak_mib - baseline.current_mib) * 10.0).round() / 10.0,
-        "MiB",
-    );
+    let growth = |peak: f64, before: f64| ((peak - before) * 10.0).round() / 10.0;
+    if world.cfg.sim == SimPlacement::InProcess {
+        r.figure(
+            "RSS before the specs (simulator loaded, operator idle)",
+            baseline.current_mib,
+            "MiB",
+        );
+        r.figure(
+            "RSS growth over the load",
+            growth(r.rss.peak_mib, baseline.current_mib),
+            "MiB",
+        );
+    } else {
+        r.figure(
+            "operator RSS before the specs (operator idle)",
+            baseline.current_mib,
+            "MiB",
+        );
+        r.figure(
+            "operator RSS growth over the load",
+            growth(r.rss.peak_mib, baseline.current_mib),
+            "MiB",
+        );
+    }
+    if let (Some(before), Some(after)) = (sim_baseline, r.sim_rss) {
+        r.figure("simulator RSS before the specs", before.current_mib, "MiB");
+        r.figure(
+            "simulator RSS growth over the load",
+            growth(after.peak_mib, before.current_mib),
+            "MiB",
+        );
+    }
     r.notes.push(format!(
         "latency is from each spec's transaction being acknowledged to the operator's status \
          showing Synced (deployment finished), sampled every {} ms; wall time is from the \
@@ -546,9 +591,9 @@ async fn drift(world: &mut World, a: &OperatorHandle) -> Result<ScenarioReport> 
 
 async fn steady(world: &mut World, a: &OperatorHandle) -> Result<ScenarioReport> {
     let start = Start::now(world);
-    let sim_before = world.sim().map(|s| s.stats().snapshot());
+    let sim_before = world.sim_requests().await?;
     tokio::time::sleep(world.cfg.idle).await;
-    let sim_after = world.sim().map(|s| s.stats().snapshot());
+    let sim_after = world.sim_requests().await?;
     let mut r = start.finish(world, "steady", a);
     let minutes = world.cfg.idle.as_secs_f64() / 60.0;
     if minutes > 0.0 {
@@ -564,11 +609,9 @@ async fn steady(world: &mut World, a: &OperatorHandle) -> Result<ScenarioReport>
         );
     }
     if let (Some(before), Some(after)) = (sim_before, sim_after) {
-        let count =
-            |rows: &[steward_sim::stats::StatRow]| -> u64 { rows.iter().map(|r| r.count).sum() };
         r.figure(
             "requests the simulator answered (cross-check)",
-            (count(&after) - count(&before)) as f64,
+            after.saturating_sub(before) as f64,
             "count",
         );
     }

@@ -1,14 +1,15 @@
-//! The bench's world: the simulator on its own runtime (fast Nomad timings, the `edge`
-//! api-gateway, the Nomad namespaces, `rtt` latency on every product), the harness's own
-//! clients, and operators each on their own runtime (so one can be killed like a crashed
-//! process). Patterned on the end-to-end harness in `tests/src/lib.rs`.
+//! The bench's world: the simulator (fast Nomad timings, the `edge` api-gateway, the
+//! Nomad namespaces, `rtt` latency on every product) as a child process, on its own
+//! runtime in-process, or external; the harness's own clients; and operators each on
+//! their own runtime (so one can be killed like a crashed process). Patterned on the
+//! end-to-end harness in `tests/src/lib.rs`.
 
 use std::time::Duration;
 
 use serde_json::json;
 use steward_hashi::{
-    BackoffConfig, ConsulClient, ConsulConfig, NomadClient, NomadConfig, RetryPolicy, VaultClient,
-    VaultConfig, WriteOptions,
+    BackoffConfig, ConsulClient, ConsulConfig, NomadClient, NomadConfig, QueryOptions, RetryPolicy,
+    VaultClient, VaultConfig, WriteOptions,
 };
 use steward_operator::{Clients, Operator, OperatorConfig, OperatorHandle};
 use steward_sim::{FaultRuleKind, Product, Sim, SimConfig, SimHandle};
@@ -16,13 +17,20 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::BenchConfig;
+use crate::config::{BenchConfig, SimPlacement};
 use crate::error::{Error, Result};
-use crate::measure::OpLog;
+use crate::measure::{self, OpLog, Rss, SimCpu};
+use crate::simproc::{Admin, SimChild};
 use crate::specs;
 
 /// KV prefix of every operator of the bench.
 pub(crate) const PREFIX: &str = "steward";
+
+/// How long an allocation stays pending in the bench's simulator.
+const ALLOC_START_DELAY_MS: u64 = 20;
+
+/// Factor on `min_healthy_time` in the bench's simulator (100 ms for the specs' 10 s).
+const MIN_HEALTHY_TIME_FACTOR: f64 = 0.01;
 
 fn runtime(name: &str) -> Result<Runtime> {
     // Two workers each: the machine the targets are set for has two cores.
@@ -102,10 +110,39 @@ fn harness_clients(consul: &str, nomad: &str, vault: &str) -> Result<Clients> {
 /// deployment does not hide the operator's own latency.
 fn sim_config() -> SimConfig {
     let mut c = SimConfig::default();
-    c.nomad.alloc_start_delay_ms = 20;
+    c.nomad.alloc_start_delay_ms = ALLOC_START_DELAY_MS;
     c.nomad.alloc_healthy_delay_ms = 0;
-    c.nomad.min_healthy_time_factor = 0.01;
+    c.nomad.min_healthy_time_factor = MIN_HEALTHY_TIME_FACTOR;
     c
+}
+
+/// The same settings as `steward sim` flags (for the child process, and to print for
+/// whoever starts an external simulator).
+#[must_use]
+pub(crate) fn sim_flags() -> Vec<String> {
+    vec![
+        "--alloc-start-delay".to_owned(),
+        format!("{ALLOC_START_DELAY_MS}ms"),
+        "--min-healthy-time-factor".to_owned(),
+        MIN_HEALTHY_TIME_FACTOR.to_string(),
+    ]
+}
+
+/// Where the simulator runs and how the harness reaches it beyond the product APIs.
+enum SimSide {
+    /// On runtime `sim-rt` of this process.
+    InProcess {
+        rt: Option<Runtime>,
+        sim: Option<SimHandle>,
+    },
+    /// A child process, driven through its admin API.
+    Child {
+        child: Option<SimChild>,
+        admin: Admin,
+    },
+    /// Someone else's `steward sim`; `faults` are the rules the bench added (removed at
+    /// the end, so the simulator is left as it was found).
+    External { admin: Admin, faults: Vec<u64> },
 }
 
 /// An operator running on its own runtime.
@@ -120,8 +157,7 @@ struct RunningOperator {
 /// Simulator, harness clients, operators.
 pub(crate) struct World {
     pub(crate) cfg: BenchConfig,
-    sim_rt: Option<Runtime>,
-    sim: Option<SimHandle>,
+    sim: SimSide,
     urls: [String; 3],
     /// The harness's own clients (not observed: never counted as operator requests).
     pub(crate) clients: Clients,
@@ -132,20 +168,76 @@ pub(crate) struct World {
 }
 
 impl World {
-    /// Starts the simulator and prepares it: gateway, namespaces, then the latency.
+    /// Starts (or, external, checks) the simulator and prepares it: gateway, namespaces,
+    /// then the latency.
     pub(crate) async fn start(cfg: BenchConfig) -> Result<World> {
         let policy = specs::guardrails()?;
-        let sim_rt = runtime("sim-rt")?;
-        let sim = sim_rt
-            .spawn(Sim::start(sim_config()))
-            .await
-            .map_err(|e| Error::Task {
-                what: "simulator start".to_owned(),
-                message: e.to_string(),
-            })?
-            .map_err(Error::Sim)?;
-        let urls = [sim.consul_url(), sim.nomad_url(), sim.vault_url()];
+        let (mut side, urls) = match &cfg.sim {
+            SimPlacement::InProcess => {
+                let rt = runtime("sim-rt")?;
+                let sim = rt
+                    .spawn(Sim::start(sim_config()))
+                    .await
+                    .map_err(|e| Error::Task {
+                        what: "simulator start".to_owned(),
+                        message: e.to_string(),
+                    })?
+                    .map_err(Error::Sim)?;
+                let urls = [sim.consul_url(), sim.nomad_url(), sim.vault_url()];
+                let side = SimSide::InProcess {
+                    rt: Some(rt),
+                    sim: Some(sim),
+                };
+                (side, urls)
+            }
+            SimPlacement::Child { program } => {
+                let program = match program {
+                    Some(p) => p.clone(),
+                    None => std::env::current_exe().map_err(|e| Error::SimProcess {
+                        program: "steward".to_owned(),
+                        message: format!("cannot find the running executable: {e}"),
+                    })?,
+                };
+                let child = SimChild::spawn(&program, &sim_flags()).await?;
+                let urls = child.urls.clone();
+                let admin = Admin::new(&urls[0], &urls[1])?;
+                let side = SimSide::Child {
+                    child: Some(child),
+                    admin,
+                };
+                (side, urls)
+            }
+            SimPlacement::External(a) => {
+                let urls = [a.consul.clone(), a.nomad.clone(), a.vault.clone()];
+                let admin = Admin::new(&urls[0], &urls[1])?;
+                let side = SimSide::External {
+                    admin,
+                    faults: Vec::new(),
+                };
+                (side, urls)
+            }
+        };
         let clients = harness_clients(&urls[0], &urls[1], &urls[2])?;
+        if let SimSide::External { .. } = side {
+            // Specs, statuses or a leader lock of an earlier run would change what the
+            // operator does: every figure would be off.
+            let keys = clients
+                .consul
+                .kv_keys(&format!("{PREFIX}/"), None, &QueryOptions::new())
+                .await
+                .map_err(|source| Error::Request {
+                    what: format!("GET /v1/kv/{PREFIX}/?keys"),
+                    source,
+                })?
+                .value;
+            if !keys.is_empty() {
+                return Err(Error::NotFresh {
+                    url: urls[0].clone(),
+                    prefix: PREFIX.to_owned(),
+                    keys: keys.len(),
+                });
+            }
+        }
         let gateway = json!({
             "Kind": "api-gateway",
             "Name": "edge",
@@ -161,30 +253,92 @@ impl World {
             })?;
         // Namespaces exist beforehand, as in production (`create_nomad_namespaces` off).
         for i in 0..cfg.namespaces.max(1) {
-            sim.create_nomad_namespace(&specs::namespace(i, cfg.namespaces));
+            let name = specs::namespace(i, cfg.namespaces);
+            match &side {
+                SimSide::InProcess { sim: Some(sim), .. } => sim.create_nomad_namespace(&name),
+                SimSide::InProcess { sim: None, .. } => {}
+                SimSide::Child { admin, .. } | SimSide::External { admin, .. } => {
+                    admin.create_namespace(&name).await?;
+                }
+            }
         }
         if !cfg.rtt.is_zero() {
             let fixed_ms = u64::try_from(cfg.rtt.as_millis()).unwrap_or(u64::MAX);
             for product in Product::ALL {
-                sim.faults().inject(
-                    product,
-                    FaultRuleKind::Latency {
-                        fixed_ms,
-                        jitter_ms: 0,
-                    },
-                );
+                match &mut side {
+                    SimSide::InProcess { sim: Some(sim), .. } => {
+                        sim.faults().inject(
+                            product,
+                            FaultRuleKind::Latency {
+                                fixed_ms,
+                                jitter_ms: 0,
+                            },
+                        );
+                    }
+                    SimSide::InProcess { sim: None, .. } => {}
+                    SimSide::Child { admin, .. } => {
+                        admin.inject_latency(product.as_str(), fixed_ms).await?;
+                    }
+                    SimSide::External { admin, faults } => {
+                        faults.push(admin.inject_latency(product.as_str(), fixed_ms).await?);
+                    }
+                }
             }
         }
         Ok(World {
             cfg,
-            sim_rt: Some(sim_rt),
-            sim: Some(sim),
+            sim: side,
             urls,
             clients,
             log: OpLog::new(PREFIX),
             operators: Vec::new(),
             policy,
         })
+    }
+
+    /// The simulator child's process id.
+    fn sim_pid(&self) -> Option<u32> {
+        match &self.sim {
+            SimSide::Child {
+                child: Some(child), ..
+            } => Some(child.pid()),
+            _ => None,
+        }
+    }
+
+    /// Where the simulator's CPU time is found.
+    pub(crate) fn sim_cpu(&self) -> SimCpu {
+        match (&self.sim, self.sim_pid()) {
+            (SimSide::InProcess { .. }, _) => SimCpu::InProcess,
+            (_, Some(pid)) => SimCpu::Child(pid),
+            (_, None) => SimCpu::Unseen,
+        }
+    }
+
+    /// Resets the peak RSS of this process and of the simulator's child process, so a
+    /// scenario reports its own peaks.
+    pub(crate) fn reset_peak_rss(&self) {
+        measure::reset_peak_rss(None);
+        if let Some(pid) = self.sim_pid() {
+            measure::reset_peak_rss(Some(pid));
+        }
+    }
+
+    /// The memory of the simulator's child process (`None`: not a child process).
+    pub(crate) fn sim_rss(&self) -> Option<Rss> {
+        self.sim_pid().map(|pid| Rss::of(Some(pid)))
+    }
+
+    /// Requests the simulator answered so far (`None`: it cannot say).
+    pub(crate) async fn sim_requests(&self) -> Result<Option<u64>> {
+        match &self.sim {
+            SimSide::InProcess { sim, .. } => Ok(sim
+                .as_ref()
+                .map(|s| s.stats().snapshot().iter().map(|r| r.count).sum())),
+            SimSide::Child { admin, .. } | SimSide::External { admin, .. } => {
+                admin.requests_answered().await.map(Some)
+            }
+        }
     }
 
     /// The operator configuration: production defaults, except no HTTP API, the
@@ -257,13 +411,8 @@ impl World {
         self.operators.iter().map(|o| o.name.clone()).collect()
     }
 
-    /// The simulator.
-    pub(crate) fn sim(&self) -> Option<&SimHandle> {
-        self.sim.as_ref()
-    }
-
-    /// Stops every operator (bounded) and the simulator. The first operator failure
-    /// is returned.
+    /// Stops every operator (bounded) and the simulator (a child is stopped and
+    /// reaped). The first operator failure is returned.
     pub(crate) async fn shutdown(mut self) -> Result<()> {
         let mut failure = None;
         for mut op in std::mem::take(&mut self.operators) {
@@ -289,12 +438,28 @@ impl World {
                 rt.shutdown_background();
             }
         }
-        if let (Some(sim), Some(rt)) = (self.sim.take(), self.sim_rt.as_ref()) {
-            let stopped = rt.spawn(sim.shutdown());
-            let _ = tokio::time::timeout(Duration::from_secs(15), stopped).await;
-        }
-        if let Some(rt) = self.sim_rt.take() {
-            rt.shutdown_background();
+        match &mut self.sim {
+            SimSide::InProcess { rt, sim } => {
+                if let (Some(sim), Some(r)) = (sim.take(), rt.as_ref()) {
+                    let stopped = r.spawn(sim.shutdown());
+                    let _ = tokio::time::timeout(Duration::from_secs(15), stopped).await;
+                }
+                if let Some(rt) = rt.take() {
+                    rt.shutdown_background();
+                }
+            }
+            SimSide::Child { child, .. } => {
+                if let Some(child) = child.take() {
+                    child.stop().await;
+                }
+            }
+            SimSide::External { admin, faults } => {
+                // Best effort: the figures are taken; a rule left behind is visible in
+                // the simulator's `/_sim/v1/faults`.
+                for id in std::mem::take(faults) {
+                    let _ = admin.remove_fault(id).await;
+                }
+            }
         }
         failure.map_or(Ok(()), Err)
     }
@@ -309,8 +474,11 @@ impl Drop for World {
                 rt.shutdown_background();
             }
         }
-        if let Some(rt) = self.sim_rt.take() {
+        if let SimSide::InProcess { rt, .. } = &mut self.sim
+            && let Some(rt) = rt.take()
+        {
             rt.shutdown_background();
         }
+        // A simulator child is killed by its own drop (`kill_on_drop`).
     }
 }

@@ -56,7 +56,7 @@ pub enum Command {
     Run(RunArgs),
     /// Start simulator + operator in one process, push the examples: the place to start.
     Dev(DevArgs),
-    /// Measure convergence, requests and memory against the in-process simulator.
+    /// Measure convergence, requests and memory of the operator against the simulator.
     #[command(after_help = BENCH_HELP)]
     Bench(BenchArgs),
 }
@@ -177,6 +177,18 @@ pub struct SimArgs {
         hide_possible_values = true
     )]
     pub consul_unsupported_kinds: Vec<String>,
+    /// How long a Nomad allocation stays pending before it runs (`steward bench` uses
+    /// 20ms, so deployments do not hide the operator's own latency).
+    #[arg(long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub alloc_start_delay: Duration,
+    /// Factor applied to a group's `update.min_healthy_time` before an allocation is
+    /// healthy (`steward bench` uses 0.01: 100ms for 10s).
+    #[arg(long, default_value_t = 0.1, value_name = "FACTOR")]
+    pub min_healthy_time_factor: f64,
+    /// Stop when stdin reaches end of file: a parent that spawned the simulator (`steward
+    /// bench`) holds the pipe, so the simulator cannot outlive it even when it is killed.
+    #[arg(long, hide = true)]
+    pub stop_on_stdin_eof: bool,
 }
 
 /// `steward push`.
@@ -354,12 +366,35 @@ pub enum BenchOutput {
     Json,
 }
 
+/// Where `steward bench` runs the simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchSim {
+    /// `steward sim` as a child process: the operator's peak RSS and CPU are its own.
+    Child,
+    /// The simulator inside the bench process: one RSS for both sides.
+    InProcess,
+    /// An already running `steward sim` at --consul, --nomad and --vault.
+    External,
+}
+
 /// `steward bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// What to measure.
     #[arg(value_enum)]
     pub scenario: BenchScenario,
+    /// Where the simulator runs.
+    #[arg(long, value_enum, default_value_t = BenchSim::Child)]
+    pub sim: BenchSim,
+    /// Consul API of the simulator, with `--sim external`.
+    #[arg(long, env = "CONSUL_HTTP_ADDR", value_name = "ADDR")]
+    pub consul: Option<String>,
+    /// Nomad API of the simulator, with `--sim external`.
+    #[arg(long, env = "NOMAD_ADDR", value_name = "ADDR")]
+    pub nomad: Option<String>,
+    /// Vault API of the simulator (root token `root`), with `--sim external`.
+    #[arg(long, env = "VAULT_ADDR", value_name = "ADDR")]
+    pub vault: Option<String>,
     /// Specs loaded (each owns a Nomad job, intentions, a Vault policy and role, a route).
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub specs: usize,
@@ -393,11 +428,16 @@ pub struct BenchArgs {
 }
 
 const BENCH_HELP: &str = "\
-Runs in one process: the simulator (2 threads), each operator (2 threads) and the harness.
-Build with --release for meaningful figures:
+By default the simulator runs as a child process (`steward sim`, loopback ports, stopped
+with the bench), so the operator's peak RSS and CPU are its own and the simulator's are
+reported apart. `--sim in-process` runs it on 2 threads of the bench process (one RSS for
+both); `--sim external` uses a running, fresh simulator, started for comparable timings as
+  steward sim --consul 127.0.0.1:0 --nomad 127.0.0.1:0 --vault 127.0.0.1:0 \\
+    --alloc-start-delay 20ms --min-healthy-time-factor 0.01
+Each operator runs on 2 threads of the bench process. Build with --release:
   cargo run --release -p steward-cli -- bench all --specs 10000 --rtt 5
-Every scenario but `cold` starts with a cold load (reported too). Peak RSS is the whole
-process, simulator included. See BENCHMARKS.md.";
+Every scenario but `cold` starts with a cold load (reported too). The operator's peak RSS
+includes the harness (its clients and request log). See BENCHMARKS.md.";
 
 const PUSH_HELP: &str = "\
 Keys: <prefix>/specs/<namespace>/<name>, from each file's metadata. Every file is

@@ -134,7 +134,13 @@ pub async fn run(args: &SimArgs) -> anyhow::Result<Exit> {
         .iter()
         .map(|t| parse_token(t, |p| std::fs::read_to_string(p)))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let config = SimConfig {
+    if !(args.min_healthy_time_factor.is_finite() && args.min_healthy_time_factor >= 0.0) {
+        anyhow::bail!(
+            "--min-healthy-time-factor must be a number ≥ 0, got {}",
+            args.min_healthy_time_factor
+        );
+    }
+    let mut config = SimConfig {
         consul_addr: args.consul,
         nomad_addr: args.nomad,
         vault_addr: args.vault,
@@ -147,8 +153,22 @@ pub async fn run(args: &SimArgs) -> anyhow::Result<Exit> {
         },
         ..SimConfig::default()
     };
+    config.nomad.alloc_start_delay_ms =
+        u64::try_from(args.alloc_start_delay.as_millis()).unwrap_or(u64::MAX);
+    config.nomad.min_healthy_time_factor = args.min_healthy_time_factor;
     // Handlers first: whoever reads the banner may signal at once.
-    let stop = shutdown_signal();
+    let signal = shutdown_signal();
+    let stdin_eof = args.stop_on_stdin_eof;
+    let stop = async move {
+        if stdin_eof {
+            tokio::select! {
+                () = signal => {}
+                () = stdin_closed() => {}
+            }
+        } else {
+            signal.await;
+        }
+    };
     let sim = Sim::start(config).await.map_err(start_error)?;
     println!("Steward simulator running; Ctrl-C to stop.\n");
     print_banner(&sim);
@@ -166,6 +186,35 @@ pub async fn run(args: &SimArgs) -> anyhow::Result<Exit> {
     sim.shutdown().await;
     println!("simulator stopped");
     Ok(Exit::Ok)
+}
+
+/// Resolves when stdin reaches end of file (or fails): the parent holding the other
+/// end is gone. Whatever it writes is ignored. A plain thread reads, not Tokio's
+/// blocking pool: a read of stdin cannot be cancelled, and the runtime would wait for it
+/// on shutdown; the thread simply ends with the process.
+async fn stdin_closed() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("stdin-watch".to_owned())
+        .spawn(move || {
+            use std::io::Read as _;
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = [0u8; 256];
+            while let Ok(n) = stdin.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+            }
+            let _ = tx.send(());
+        });
+    match spawned {
+        // A dropped sender (the thread panicked) counts as closed too.
+        Ok(_) => {
+            let _ = rx.await;
+        }
+        // Without the watcher, only a signal stops the simulator.
+        Err(_) => std::future::pending::<()>().await,
+    }
 }
 
 #[cfg(test)]

@@ -135,13 +135,31 @@ impl Spawned {
         Self { child, out, err }
     }
 
+    /// Takes charge of an already spawned child whose output the caller reads (it is
+    /// still killed and reaped on drop).
+    pub fn adopt(child: Child) -> Self {
+        Self {
+            child,
+            out: None,
+            err: None,
+        }
+    }
+
     /// Waits (bounded) and collects the output.
     pub fn finish(mut self, timeout: Duration) -> Run {
         let status = wait_bounded(&mut self.child, timeout);
         Run {
             code: status.code(),
-            stdout: self.out.take().unwrap().join().unwrap(),
-            stderr: self.err.take().unwrap().join().unwrap(),
+            stdout: self
+                .out
+                .take()
+                .map(|h| h.join().unwrap())
+                .unwrap_or_default(),
+            stderr: self
+                .err
+                .take()
+                .map(|h| h.join().unwrap())
+                .unwrap_or_default(),
         }
     }
 }
