@@ -12,7 +12,7 @@ use prometheus_client::registry::Registry;
 use steward_hashi::{ConsulClient, NomadClient, VaultClient};
 use steward_runtime::backoff::BackoffConfig;
 use steward_runtime::leader::{ConsulLock, LeaderConfig, LeaderElector, Leadership};
-use steward_runtime::sources::{ConsulConfigEntrySource, ConsulKvSource};
+use steward_runtime::sources::ConsulConfigEntrySource;
 use steward_runtime::watcher::WatcherConfig;
 use steward_runtime::{Action, Context, Controller, ControllerConfig, QueueConfig, Recorder};
 use tokio::sync::{mpsc, watch};
@@ -417,16 +417,19 @@ fn spawn_watches(s: &Arc<Shared>, tasks: &mut JoinSet<&'static str>) {
         });
     }
     {
+        // Sharded like the specs; while leading, each shard relists at most every
+        // LEADER_HOLD (the leader keeps what it writes).
         let cache = c.statuses.clone();
-        let source = ConsulKvSource::new(consul.clone(), cfg.status_prefix()).wait(wait);
-        let (prefix, wc, t, l) = (
-            cfg.status_prefix(),
-            limited(0.5, 2),
-            s.triggers.clone(),
-            s.leadership.clone(),
-        );
+        let config = ShardedKvConfig {
+            wait,
+            shards: limited(0.5, 2),
+            shard: limited(0.5, 2),
+            per_entry: Duration::from_micros(200),
+            leader_hold: Some((s.leadership.clone(), crate::cache::statuses::LEADER_HOLD)),
+        };
+        let (client, prefix, t) = (consul.clone(), cfg.status_prefix(), s.triggers.clone());
         tasks.spawn(async move {
-            cache.run(prefix, source, wc, t, l).await;
+            cache.run(client, prefix, config, t).await;
             "status-watch"
         });
     }

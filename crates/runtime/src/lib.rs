@@ -8,7 +8,12 @@
 //! instance holds leadership ([`leader`]). Every piece is a state machine behind a small
 //! trait so tests drive it without a network; the adapters to `steward-hashi` are thin.
 //!
-//! Wiring, as the operator does it:
+//! What the operator uses today: [`watcher::watcher`] (under its own caches, which keep
+//! compact facts rather than a [`store::Store`] of whole objects), the
+//! [`controller::Controller`] with its [`queue::WorkQueue`], [`leader`] election with
+//! fenced status writes, and the [`events::Recorder`]. The [`store::Store`], the
+//! reflector and the controller's `watches` mappers are not used by the operator yet
+//! (see `docs/architecture.md`). An example of wiring every piece:
 //!
 //! ```no_run
 //! use std::sync::Arc;

@@ -3,23 +3,20 @@
 //! itself (the watch may lag behind our own writes).
 
 use std::collections::{BTreeMap, HashMap};
-use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt as _;
 use parking_lot::{Mutex, RwLock};
+use steward_hashi::ConsulClient;
 use steward_hashi::consul::KvPair;
-use steward_runtime::watcher::{Event, ListSource, WatcherConfig, watcher};
+use steward_runtime::watcher::Event;
 
-use steward_runtime::Leadership;
-use tokio::sync::watch;
-
-use super::{Health, Observed, Triggers};
+use super::kv_shards::{ShardSink, ShardedKv, ShardedKvConfig, in_shard};
+use super::{Health, Triggers};
+use crate::status::StatusDoc;
 
 /// How long the leader may go without relisting the statuses.
 pub const LEADER_HOLD: Duration = Duration::from_secs(60);
-use crate::status::StatusDoc;
 
 /// One stored status document.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +42,7 @@ pub struct StatusCache {
     /// Written in this leadership term.
     written: Mutex<HashMap<String, Written>>,
     health: Arc<Health>,
+    shards: Arc<ShardedKv>,
 }
 
 impl Default for StatusCache {
@@ -57,10 +55,12 @@ impl StatusCache {
     /// An empty cache.
     #[must_use]
     pub fn new() -> Self {
+        let health = Arc::new(Health::new("statuses"));
         Self {
             map: RwLock::new(BTreeMap::new()),
             written: Mutex::new(HashMap::new()),
-            health: Arc::new(Health::new("statuses")),
+            shards: Arc::new(ShardedKv::new(health.clone())),
+            health,
         }
     }
 
@@ -150,59 +150,109 @@ impl StatusCache {
     pub fn apply(&self, prefix: &str, event: &Event<String, KvPair>, triggers: &Triggers) {
         match event {
             Event::Restarted(all) => {
-                let map = all
-                    .iter()
-                    .filter_map(|(k, pair)| {
-                        let key = k.strip_prefix(prefix)?;
-                        Some((key.to_owned(), Arc::new(Self::stored_status(pair))))
-                    })
-                    .collect();
-                *self.map.write() = map;
+                let pairs: Vec<KvPair> = all.iter().map(|(_, pair)| pair.clone()).collect();
+                self.listed(prefix, prefix, &pairs, triggers);
                 self.health.mark_synced();
             }
-            Event::Applied(k, pair) => {
-                if let Some(key) = k.strip_prefix(prefix) {
-                    self.map
-                        .write()
-                        .insert(key.to_owned(), Arc::new(Self::stored_status(pair)));
-                }
-            }
-            Event::Deleted(k) => {
-                if let Some(key) = k.strip_prefix(prefix) {
-                    self.map.write().remove(key);
-                    let mut written = self.written.lock();
-                    let ours = matches!(written.get(key), Some((_, None)));
-                    if !ours {
-                        // Someone else removed it: forget our copy and write it again.
-                        written.remove(key);
-                        drop(written);
-                        triggers.key(key);
-                    }
-                }
-            }
+            Event::Applied(_, pair) => self.applied(prefix, pair),
+            Event::Deleted(k) => self.deleted(prefix, k, triggers),
             Event::Error(_) => {}
         }
     }
 
-    /// Watches `source` until the task is dropped; while this instance leads, relists
-    /// at most every [`LEADER_HOLD`] (it keeps what it writes itself).
-    pub async fn run<S>(
-        self: Arc<Self>,
-        prefix: String,
-        source: S,
-        config: WatcherConfig,
-        triggers: Triggers,
-        leadership: watch::Receiver<Leadership>,
-    ) where
-        S: ListSource<Key = String, Item = KvPair> + 'static,
-    {
-        let source = Observed::new(source, self.health.clone(), Duration::from_micros(200))
-            .hold_while_leader(leadership, LEADER_HOLD);
-        let mut events = pin!(watcher(source, config));
-        while let Some(event) = events.next().await {
-            self.apply(&prefix, &event, &triggers);
+    /// One shard's complete listing (see [`super::kv_shards`]): replaces the documents
+    /// of that shard; a document that is gone counts as deleted.
+    pub fn listed(&self, prefix: &str, shard: &str, pairs: &[KvPair], triggers: &Triggers) {
+        let fresh: BTreeMap<String, Arc<StoredStatus>> = pairs
+            .iter()
+            .filter(|pair| in_shard(shard, &pair.key))
+            .filter_map(|pair| {
+                let key = pair.key.strip_prefix(prefix)?;
+                Some((key.to_owned(), Arc::new(Self::stored_status(pair))))
+            })
+            .collect();
+        let gone: Vec<String> = {
+            let mut map = self.map.write();
+            let gone: Vec<String> = map
+                .keys()
+                .filter(|k| in_shard(shard, &format!("{prefix}{k}")) && !fresh.contains_key(*k))
+                .cloned()
+                .collect();
+            for (k, v) in fresh {
+                map.insert(k, v);
+            }
+            gone
+        };
+        for key in gone {
+            self.deleted(prefix, &format!("{prefix}{key}"), triggers);
         }
     }
+
+    /// One document created or changed.
+    pub fn applied(&self, prefix: &str, pair: &KvPair) {
+        if let Some(key) = pair.key.strip_prefix(prefix) {
+            self.map
+                .write()
+                .insert(key.to_owned(), Arc::new(Self::stored_status(pair)));
+        }
+    }
+
+    /// One document deleted.
+    pub fn deleted(&self, prefix: &str, kv_key: &str, triggers: &Triggers) {
+        if let Some(key) = kv_key.strip_prefix(prefix) {
+            self.map.write().remove(key);
+            let mut written = self.written.lock();
+            let ours = matches!(written.get(key), Some((_, None)));
+            if !ours {
+                // Someone else removed it: forget our copy and write it again.
+                written.remove(key);
+                drop(written);
+                triggers.key(key);
+            }
+        }
+    }
+
+    /// Watches `prefix` in shards (one per namespace; see [`super::kv_shards`]) until
+    /// the task is dropped; while this instance leads, each shard relists at most every
+    /// [`LEADER_HOLD`] (the leader keeps what it writes itself).
+    pub async fn run(
+        self: Arc<Self>,
+        client: ConsulClient,
+        prefix: String,
+        config: ShardedKvConfig,
+        triggers: Triggers,
+    ) {
+        let sink = Arc::new(Sink {
+            cache: self.clone(),
+            prefix: prefix.clone(),
+            triggers,
+        });
+        self.shards.clone().run(client, prefix, config, sink).await;
+    }
+}
+
+/// The status cache as the sharded watch's sink.
+struct Sink {
+    cache: Arc<StatusCache>,
+    prefix: String,
+    triggers: Triggers,
+}
+
+impl ShardSink for Sink {
+    fn listed(&self, shard: &str, pairs: Vec<KvPair>) {
+        self.cache
+            .listed(&self.prefix, shard, &pairs, &self.triggers);
+    }
+
+    fn applied(&self, pair: KvPair) {
+        self.cache.applied(&self.prefix, &pair);
+    }
+
+    fn deleted(&self, kv_key: &str) {
+        self.cache.deleted(&self.prefix, kv_key, &self.triggers);
+    }
+
+    fn synced(&self) {}
 }
 
 #[cfg(test)]
@@ -234,6 +284,43 @@ mod tests {
             value: serde_json::to_vec(d).unwrap(),
             ..KvPair::default()
         }
+    }
+
+    #[test]
+    fn a_shard_listing_replaces_only_its_own_documents() {
+        let cache = StatusCache::new();
+        let (triggers, mut rx) = Triggers::new();
+        let p = "steward/status/";
+        cache.listed(
+            p,
+            "steward/status/a/",
+            &[pair("steward/status/a/b", 10, &doc(1))],
+            &triggers,
+        );
+        cache.listed(
+            p,
+            "steward/status/_gc",
+            &[KvPair {
+                key: "steward/status/_gc".into(),
+                modify_index: 11,
+                value: b"{\"phase\":\"Blocked\"}".to_vec(),
+                ..KvPair::default()
+            }],
+            &triggers,
+        );
+        assert!(
+            cache.stored("_gc").unwrap().raw.is_some(),
+            "the GC document keeps its text"
+        );
+        assert!(
+            cache.stored("a/b").unwrap().raw.is_none(),
+            "a status is kept parsed only"
+        );
+        // Shard a/ is gone: its document counts as deleted by someone else; _gc stays.
+        cache.listed(p, "steward/status/a/", &[], &triggers);
+        assert_eq!(rx.try_recv().unwrap(), "a/b");
+        assert!(cache.stored("a/b").is_none());
+        assert!(cache.stored("_gc").is_some());
     }
 
     #[test]
