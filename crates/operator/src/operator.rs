@@ -12,7 +12,6 @@ use prometheus_client::registry::Registry;
 use steward_hashi::{ConsulClient, NomadClient, VaultClient};
 use steward_runtime::backoff::BackoffConfig;
 use steward_runtime::leader::{ConsulLock, LeaderConfig, LeaderElector, Leadership};
-use steward_runtime::sources::ConsulConfigEntrySource;
 use steward_runtime::watcher::WatcherConfig;
 use steward_runtime::{Action, Context, Controller, ControllerConfig, QueueConfig, Recorder};
 use tokio::sync::{mpsc, watch};
@@ -435,7 +434,8 @@ fn spawn_watches(s: &Arc<Shared>, tasks: &mut JoinSet<&'static str>) {
     }
     for cache in [&c.service_defaults, &c.service_intentions, &c.http_routes] {
         let cache = cache.clone();
-        let source = ConsulConfigEntrySource::new(consul.clone(), cache.kind()).wait(wait);
+        let source =
+            crate::cache::entries::EntryFactsSource::new(consul.clone(), cache.kind(), wait);
         let (wc, t, n) = (limited(2.0, 3), s.triggers.clone(), c.names.clone());
         tasks.spawn(async move {
             cache.run(source, wc, t, n).await;

@@ -13,8 +13,11 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use parking_lot::{Mutex, RwLock};
+use serde::Deserialize;
+use serde::de::{SeqAccess, Visitor};
 use serde_json::Value;
-use steward_runtime::watcher::{Event, ListSource, WatcherConfig, watcher};
+use steward_hashi::{ConsulClient, QueryOptions};
+use steward_runtime::watcher::{Event, ListSource, Listing, ListingEntry, WatcherConfig, watcher};
 
 use super::{Health, NameIndex, Observed, Triggers};
 use crate::plan::owner_of_body;
@@ -61,6 +64,81 @@ pub enum Cached {
     Written(Arc<Value>),
     /// Absent.
     Absent,
+}
+
+/// `GET /v1/config/<kind>`, blocking, decoded straight into [`EntryFacts`]: each entry
+/// of the answer is decoded, reduced to its facts and dropped before the next, so a
+/// relist of 10,000 entries never holds 10,000 decoded bodies at once.
+#[derive(Clone, Debug)]
+pub struct EntryFactsSource {
+    client: ConsulClient,
+    kind: &'static str,
+    wait: Duration,
+}
+
+impl EntryFactsSource {
+    /// Lists every entry of `kind`, blocking for at most `wait`.
+    #[must_use]
+    pub fn new(client: ConsulClient, kind: &'static str, wait: Duration) -> Self {
+        Self { client, kind, wait }
+    }
+}
+
+/// A list of entries as `(name, facts)`, decoded one entry at a time.
+struct FactsList(Vec<(String, EntryFacts)>);
+
+impl<'de> Deserialize<'de> for FactsList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = FactsList;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of config entries")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FactsList, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(entry) = seq.next_element::<Value>()? {
+                    let name = entry
+                        .get("Name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    out.push((name, EntryFacts::of(&entry)));
+                }
+                Ok(FactsList(out))
+            }
+        }
+        deserializer.deserialize_seq(Entries)
+    }
+}
+
+impl ListSource for EntryFactsSource {
+    type Key = String;
+    type Item = EntryFacts;
+    type Error = steward_hashi::Error;
+
+    async fn list(&mut self, min_index: u64) -> Result<Listing<String, EntryFacts>, Self::Error> {
+        let opts = QueryOptions::blocking(min_index, self.wait);
+        let spec = steward_hashi::consul::config_entry::list(self.kind, &opts)?;
+        let r = self
+            .client
+            .transport()
+            .call(spec, |raw| raw.json_with_meta::<Option<FactsList>>())
+            .await?;
+        Ok(Listing {
+            index: r.meta.index,
+            known_leader: r.meta.known_leader,
+            entries: r
+                .value
+                .map(|l| l.0)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, facts)| ListingEntry::new(name, facts.modify_index, facts))
+                .collect(),
+        })
+    }
 }
 
 fn modify_index(entry: &Value) -> u64 {
@@ -199,13 +277,10 @@ impl EntryCache {
 
     /// Applies one watcher event and queues the keys it concerns: the old and new
     /// owners, and the specs that would use its name.
-    pub fn apply(&self, event: &Event<String, Value>, triggers: &Triggers, names: &NameIndex) {
+    pub fn apply(&self, event: &Event<String, EntryFacts>, triggers: &Triggers, names: &NameIndex) {
         match event {
             Event::Restarted(all) => {
-                let map: HashMap<String, EntryFacts> = all
-                    .iter()
-                    .map(|(n, e)| (n.clone(), EntryFacts::of(e)))
-                    .collect();
+                let map: HashMap<String, EntryFacts> = all.iter().cloned().collect();
                 let mut owners: HashMap<String, BTreeSet<String>> = HashMap::new();
                 for (n, f) in &map {
                     if let Some(k) = &f.owner {
@@ -222,13 +297,12 @@ impl EntryCache {
                 self.health.mark_synced();
                 triggers.keys(keys);
             }
-            Event::Applied(name, entry) => {
-                let facts = EntryFacts::of(entry);
+            Event::Applied(name, facts) => {
                 self.forget_seen_write(name, facts.modify_index);
                 let old = self.map.write().insert(name.clone(), facts.clone());
                 // The owners, and any spec that would use the name (one blocked by a
                 // clash is freed when the clashing entry goes or changes hands).
-                triggers.keys(self.index_owner(name, old.as_ref(), Some(&facts)));
+                triggers.keys(self.index_owner(name, old.as_ref(), Some(facts)));
                 triggers.keys(names.keys_for(name));
             }
             Event::Deleted(name) => {
@@ -249,7 +323,7 @@ impl EntryCache {
         triggers: Triggers,
         names: Arc<NameIndex>,
     ) where
-        S: ListSource<Key = String, Item = Value> + 'static,
+        S: ListSource<Key = String, Item = EntryFacts> + 'static,
     {
         let mut events = pin!(watcher(
             Observed::new(source, self.health.clone(), Duration::from_micros(100)),
@@ -276,6 +350,25 @@ mod tests {
         json!({"Kind": "service-defaults", "Name": name, "Meta": meta, "ModifyIndex": index})
     }
 
+    fn facts(entry: &Value) -> EntryFacts {
+        EntryFacts::of(entry)
+    }
+
+    #[test]
+    fn a_list_answer_decodes_into_facts_one_entry_at_a_time() {
+        let body = serde_json::to_vec(&json!([
+            entry("web", Some("shop/web"), 5),
+            entry("api", None, 6),
+        ]))
+        .unwrap();
+        let list: FactsList = serde_json::from_slice(&body).unwrap();
+        assert_eq!(list.0.len(), 2);
+        assert_eq!(list.0[0].0, "web");
+        assert_eq!(list.0[0].1, facts(&entry("web", Some("shop/web"), 5)));
+        assert_eq!(list.0[1].1.owner, None);
+        assert_eq!(list.0[1].1.modify_index, 6);
+    }
+
     #[test]
     fn owners_are_indexed_and_unowned_clashes_reach_the_spec_that_uses_the_name() {
         let cache = EntryCache::new("service-defaults");
@@ -283,7 +376,10 @@ mod tests {
         let names = NameIndex::default();
         names.insert("shop/web");
         cache.apply(
-            &Event::Restarted(vec![("web".into(), entry("web", Some("shop/web"), 5))]),
+            &Event::Restarted(vec![(
+                "web".into(),
+                facts(&entry("web", Some("shop/web"), 5)),
+            )]),
             &triggers,
             &names,
         );
@@ -295,7 +391,7 @@ mod tests {
         );
         // Someone strips the ownership: the old owner is told.
         cache.apply(
-            &Event::Applied("web".into(), entry("web", None, 6)),
+            &Event::Applied("web".into(), facts(&entry("web", None, 6))),
             &triggers,
             &names,
         );
@@ -303,7 +399,7 @@ mod tests {
         assert!(cache.owned_by("shop/web").is_empty());
         // A hand-made entry nobody owns reaches the spec that uses the name.
         cache.apply(
-            &Event::Applied("web".into(), entry("web", None, 7)),
+            &Event::Applied("web".into(), facts(&entry("web", None, 7))),
             &triggers,
             &names,
         );
@@ -322,7 +418,7 @@ mod tests {
         cache.record_write("web", 0, Some(entry("web", Some("a/web"), 0)));
         assert!(matches!(cache.get("web"), Cached::Written(_)));
         cache.apply(
-            &Event::Applied("web".into(), entry("web", Some("a/web"), 9)),
+            &Event::Applied("web".into(), facts(&entry("web", Some("a/web"), 9))),
             &triggers,
             &names,
         );

@@ -35,6 +35,9 @@ use super::{Health, Observed, Triggers};
 /// Deployments kept per job (newest first).
 const DEPLOYMENTS_PER_JOB: usize = 4;
 
+/// Job versions whose `steward.hash` is remembered per job (the newest).
+const VERSIONS_PER_JOB: usize = 8;
+
 /// `<namespace>/<job id>`, the key of jobs in this cache (and the spec key of an owned
 /// job, by the naming rules).
 #[must_use]
@@ -216,7 +219,8 @@ pub struct NomadCache {
     facts: Mutex<HashMap<String, JobFacts>>,
     overlay: Mutex<HashMap<String, Overlay>>,
     deployments: RwLock<HashMap<String, Vec<Arc<Deployment>>>>,
-    versions: Mutex<HashMap<(String, u64), Option<String>>>,
+    /// `steward.hash` by job version, the newest [`VERSIONS_PER_JOB`] per job.
+    versions: Mutex<HashMap<String, BTreeMap<u64, Option<String>>>>,
     namespaces: Mutex<Option<BTreeSet<String>>>,
     jobs_health: Arc<Health>,
     deployments_health: Arc<Health>,
@@ -351,10 +355,7 @@ impl NomadCache {
     /// that version has no hash).
     #[must_use]
     pub fn version_hash(&self, key: &str, version: u64) -> Option<Option<String>> {
-        self.versions
-            .lock()
-            .get(&(key.to_owned(), version))
-            .cloned()
+        self.versions.lock().get(key)?.get(&version).cloned()
     }
 
     /// Remembers the hashes of job versions (versions never change).
@@ -370,7 +371,13 @@ impl NomadCache {
 
     /// Remembers the hash of one job version (`None`: it has none, or it is gone).
     pub fn store_version_hash(&self, key: &str, version: u64, hash: Option<String>) {
-        self.versions.lock().insert((key.to_owned(), version), hash);
+        let mut all = self.versions.lock();
+        let job = all.entry(key.to_owned()).or_default();
+        job.insert(version, hash);
+        // Only recent versions are ever compared (the deployments kept per job).
+        while job.len() > VERSIONS_PER_JOB {
+            job.pop_first();
+        }
     }
 
     /// Known Nomad namespaces (`None` until listed).
@@ -440,7 +447,7 @@ impl NomadCache {
                 self.forget_seen_write(k, None);
                 self.facts.lock().remove(k);
                 self.deployments.write().remove(k);
-                self.versions.lock().retain(|(job, _), _| job != k);
+                self.versions.lock().remove(k);
                 triggers.keys(old.as_deref().and_then(stub_owner));
                 triggers.key(k.clone());
             }
