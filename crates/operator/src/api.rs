@@ -27,7 +27,7 @@ use steward_runtime::events::Event;
 use tokio::sync::broadcast;
 
 use crate::gc::ApproveError;
-use crate::operator::OperatorHandle;
+use crate::handle::OperatorHandle;
 
 /// Events returned by the non-follow form (and replayed before live ones).
 const EVENT_REPLAY: usize = 1000;

@@ -25,177 +25,30 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
-use serde::Serialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use steward_hashi::{QueryOptions, WriteOptions};
-use steward_render::ObjectKind;
+use steward_hashi::QueryOptions;
 use steward_render::names::{self, SpecKey};
+use steward_render::{ObjectKind, ObjectRef};
 use steward_runtime::leader::Fence;
 use steward_runtime::{EventType, Leadership};
 use tokio::sync::watch;
 
 use crate::cache::vault::read_role;
+use crate::context::OperatorContext;
 use crate::metrics::ResultLabel;
-use crate::operator::Shared;
-use crate::reconcile::{chain, owner_string};
+use crate::plan::{Live, Step, StepKind, WriteOp};
+use crate::reconcile::{ReconcileError, chain, owner_string};
 use crate::writer::StatusOp;
 
-/// The key of the GC status document below `<prefix>/status/`.
-pub const GC_STATUS_KEY: &str = "_gc";
-
-/// One owned object found by the inventory.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct GcObject {
-    /// The owning spec key.
-    pub owner: String,
-    /// Kind.
-    pub kind: ObjectKind,
-    /// Name (job ID for jobs: the namespace is the owner's).
-    pub name: String,
-}
-
-/// What a pass decides (pure; see [`decide`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// No orphans.
-    Nothing,
-    /// Delete the orphans.
-    Delete,
-    /// Too many: wait for an approval of this digest.
-    Blocked {
-        /// Digest of the deletion set.
-        digest: String,
-    },
-}
-
-/// The digest of a deletion set: SHA-256 over the sorted `owner kind name` lines.
-#[must_use]
-pub fn digest(orphans: &[GcObject]) -> String {
-    let mut sorted: Vec<&GcObject> = orphans.iter().collect();
-    sorted.sort();
-    let mut h = Sha256::new();
-    for o in sorted {
-        h.update(format!("{} {} {}\n", o.owner, o.kind, o.name).as_bytes());
-    }
-    hex::encode(h.finalize())
-}
-
-/// Whether deleting `orphans` of `owned` objects trips the mass-deletion guard.
-#[must_use]
-pub fn trips_guard(orphans: usize, owned: usize, max_count: usize, max_share: f64) -> bool {
-    if orphans == 0 {
-        return false;
-    }
-    let share = orphans as f64 / owned.max(orphans) as f64;
-    orphans > max_count || share > max_share
-}
-
-/// Decides a pass: delete, do nothing, or block until `approved` equals the digest.
-#[must_use]
-pub fn decide(
-    orphans: &[GcObject],
-    owned: usize,
-    max_count: usize,
-    max_share: f64,
-    approved: Option<&str>,
-) -> Decision {
-    if orphans.is_empty() {
-        return Decision::Nothing;
-    }
-    if !trips_guard(orphans.len(), owned, max_count, max_share) {
-        return Decision::Delete;
-    }
-    let d = digest(orphans);
-    if approved == Some(d.as_str()) {
-        Decision::Delete
-    } else {
-        Decision::Blocked { digest: d }
-    }
-}
-
-/// Reverse apply order: the position of a kind in deletions.
-fn delete_rank(kind: ObjectKind) -> usize {
-    ObjectKind::APPLY_ORDER
-        .iter()
-        .rev()
-        .position(|k| *k == kind)
-        .unwrap_or(usize::MAX)
-}
-
-/// A blocked pass, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BlockedSet {
-    /// Digest to approve.
-    pub digest: String,
-    /// Objects that would be deleted.
-    pub count: usize,
-    /// Objects owned in total.
-    pub owned: usize,
-    /// The objects.
-    pub objects: Vec<GcObject>,
-}
-
-/// What an approval did.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ApproveError {
-    /// Nothing is blocked.
-    #[error("no garbage collection is blocked")]
-    NothingBlocked,
-    /// The digest is not the blocked set's.
-    #[error("digest {given} does not match the blocked deletion set {current}")]
-    DigestMismatch {
-        /// What was sent.
-        given: String,
-        /// The blocked set's digest.
-        current: String,
-    },
-    /// This instance does not lead.
-    #[error("this instance is not the leader; send the approval to the leader")]
-    NotLeader,
-}
-
-/// The GC state shared with the API.
-#[derive(Debug, Default)]
-pub struct GcState {
-    blocked: Mutex<Option<BlockedSet>>,
-    approved: Mutex<Option<String>>,
-    /// The GC status document as this leadership term last wrote it (`Some(None)` =
-    /// deleted); `None` = not written in this term.
-    written: Mutex<Option<Option<Vec<u8>>>>,
-}
-
-impl GcState {
-    /// The blocked set, if a pass is blocked.
-    #[must_use]
-    pub fn blocked(&self) -> Option<BlockedSet> {
-        self.blocked.lock().clone()
-    }
-
-    /// Approves the blocked set with this digest.
-    ///
-    /// # Errors
-    /// [`ApproveError`] when nothing or another set is blocked.
-    pub fn approve(&self, digest: &str) -> Result<(), ApproveError> {
-        let blocked = self.blocked.lock();
-        match blocked.as_ref() {
-            None => Err(ApproveError::NothingBlocked),
-            Some(b) if b.digest != digest => Err(ApproveError::DigestMismatch {
-                given: digest.to_owned(),
-                current: b.digest.clone(),
-            }),
-            Some(_) => {
-                *self.approved.lock() = Some(digest.to_owned());
-                Ok(())
-            }
-        }
-    }
-}
+use crate::guard::delete_rank;
+pub use crate::guard::{
+    ApproveError, BlockedSet, Decision, GC_STATUS_KEY, GcObject, GcState, decide, digest,
+    trips_guard,
+};
 
 /// Every owned object in the caches, reading Vault contents not known yet.
 /// `None` when something could not be read (no positive knowledge).
-async fn inventory(shared: &Shared, kinds: &[ObjectKind]) -> Option<Vec<GcObject>> {
+async fn inventory(shared: &OperatorContext, kinds: &[ObjectKind]) -> Option<Vec<GcObject>> {
     let c = &shared.caches;
     let mut out = Vec::new();
     for (kind, cache) in [
@@ -292,7 +145,7 @@ async fn inventory(shared: &Shared, kinds: &[ObjectKind]) -> Option<Vec<GcObject
     Some(out)
 }
 
-fn count(shared: &Shared, result: &str) {
+fn count(shared: &OperatorContext, result: &str) {
     shared
         .metrics
         .gc_passes
@@ -303,7 +156,7 @@ fn count(shared: &Shared, result: &str) {
 }
 
 /// Updates `steward_owned_objects{kind}` from an inventory.
-fn update_owned_metric(shared: &Shared, owned: &[GcObject]) {
+fn update_owned_metric(shared: &OperatorContext, owned: &[GcObject]) {
     let mut by_kind: BTreeMap<&str, i64> = ObjectKind::APPLY_ORDER
         .iter()
         .map(|k| (k.as_str(), 0))
@@ -336,7 +189,7 @@ pub enum PassResult {
 }
 
 /// One GC pass under `fence`.
-pub(crate) async fn pass(shared: &Shared, fence: Option<&Fence>) -> PassResult {
+pub(crate) async fn pass(shared: &OperatorContext, fence: Option<&Fence>) -> PassResult {
     if !shared.caches.specs.is_fresh() {
         tracing::info!("garbage collection skipped: the spec cache is not synced and fresh");
         count(shared, "skipped");
@@ -394,17 +247,47 @@ pub(crate) async fn pass(shared: &Shared, fence: Option<&Fence>) -> PassResult {
                 done.insert(owner.clone());
                 objects.sort_by_key(|o| delete_rank(o.kind));
                 for o in &objects {
-                    if let Err(message) = delete_one(shared, o).await {
-                        shared.recorder.record(
-                            &owner,
-                            EventType::Warning,
-                            "DeleteFailed",
-                            format!("{} {}: {message}", o.kind, o.name),
-                            Some(format!("{} {}", o.kind, o.name)),
-                        );
-                        failed.insert(owner.clone());
-                        done.remove(&owner);
-                        break;
+                    match delete_one(shared, o).await {
+                        Ok(true) => {
+                            shared.metrics.gc_deleted.inc();
+                            let what = match (o.kind, shared.config.purge_on_delete) {
+                                (ObjectKind::NomadJob, true) => "purged",
+                                (ObjectKind::NomadJob, false) => "stopped",
+                                _ => "deleted",
+                            };
+                            shared.recorder.record(
+                                &owner,
+                                EventType::Normal,
+                                "Deleted",
+                                format!("{} {} {what} (its spec was removed)", o.kind, o.name),
+                                Some(format!("{} {}", o.kind, o.name)),
+                            );
+                        }
+                        Ok(false) => {}
+                        Err(error) => {
+                            tracing::warn!(
+                                spec = %owner,
+                                object = %format!("{} {}", o.kind, o.name),
+                                retryable = error.is_retryable(),
+                                error = %chain(&error),
+                                "garbage collection could not delete an orphan"
+                            );
+                            let retry = if error.is_retryable() {
+                                "retried on the next pass"
+                            } else {
+                                "needs attention: retrying will not help until it changes"
+                            };
+                            shared.recorder.record(
+                                &owner,
+                                EventType::Warning,
+                                "DeleteFailed",
+                                format!("{} {}: {} ({retry})", o.kind, o.name, chain(&error)),
+                                Some(format!("{} {}", o.kind, o.name)),
+                            );
+                            failed.insert(owner.clone());
+                            done.remove(&owner);
+                            break;
+                        }
                     }
                 }
             }
@@ -422,122 +305,148 @@ pub(crate) async fn pass(shared: &Shared, fence: Option<&Fence>) -> PassResult {
     }
 }
 
-/// Deletes one orphan after re-reading it and finding it still owned by its owner.
-async fn delete_one(shared: &Shared, o: &GcObject) -> Result<(), String> {
-    let owner = SpecKey::parse(&o.owner).ok_or_else(|| "bad owner key".to_owned())?;
-    let c = &shared.caches;
-    let recorded = |what: &str| {
-        shared.metrics.gc_deleted.inc();
-        shared.recorder.record(
-            &o.owner,
-            EventType::Normal,
-            "Deleted",
-            format!("{} {} {what} (its spec was removed)", o.kind, o.name),
-            Some(format!("{} {}", o.kind, o.name)),
-        );
+/// Deletes one orphan after re-reading it and finding it still owned by its owner,
+/// through the reconciles' executor ([`crate::reconcile::execute`]): `Ok(false)` when
+/// there was nothing to delete (gone, or no longer ours).
+async fn delete_one(shared: &OperatorContext, o: &GcObject) -> Result<bool, DeleteError> {
+    let owner = SpecKey::parse(&o.owner).ok_or(DeleteError::BadOwner)?;
+    let object = ObjectRef {
+        kind: o.kind,
+        name: o.name.clone(),
     };
-    match o.kind {
+    let api = |source| ReconcileError::Api {
+        object: format!("{} {}", o.kind, o.name),
+        source,
+    };
+    let op = match o.kind {
         ObjectKind::ServiceDefaults | ObjectKind::ServiceIntentions | ObjectKind::HttpRoute => {
-            let consul = &shared.clients.consul;
             let kind = o.kind.as_str();
-            let live = consul
+            let live = shared
+                .clients
+                .consul
                 .config_get_raw(kind, &o.name, &QueryOptions::new())
                 .await
-                .map_err(|e| chain(&e))?;
+                .map_err(api)?;
             let Some(body) = live.value else {
-                return Ok(());
+                return Ok(false);
             };
             if owner_string(&body).as_deref() != Some(o.owner.as_str()) {
-                return Ok(()); // no longer ours
+                return Ok(false); // no longer ours
             }
-            let index = body
-                .get("ModifyIndex")
-                .and_then(Value::as_u64)
-                .unwrap_or_default();
-            let ok = consul
-                .config_delete(kind, &o.name, &WriteOptions::cas(index))
-                .await
-                .map_err(|e| chain(&e))?;
-            if !ok {
-                return Err("changed concurrently (check-and-set lost)".to_owned());
+            WriteOp::DeleteEntry {
+                kind: kind.to_owned(),
+                name: o.name.clone(),
+                cas: body
+                    .get("ModifyIndex")
+                    .and_then(Value::as_u64)
+                    .unwrap_or_default(),
             }
-            if let Some(cache) = c.entries(kind) {
-                cache.record_write(&o.name, index, None);
-            }
-            recorded("deleted");
         }
         ObjectKind::NomadJob => {
-            let nomad = &shared.clients.nomad;
-            let ns = names::nomad_namespace(&owner);
-            let live = nomad
-                .get_job(&o.name, &QueryOptions::new().namespace(ns.clone()))
+            let namespace = names::nomad_namespace(&owner);
+            let live = shared
+                .clients
+                .nomad
+                .get_job(&o.name, &QueryOptions::new().namespace(namespace.clone()))
                 .await
-                .map_err(|e| chain(&e))?;
+                .map_err(api)?;
             let Some(job) = live.value else {
-                return Ok(());
+                return Ok(false);
             };
-            if owner_string(&job.raw).as_deref() != Some(o.owner.as_str()) {
-                return Ok(());
-            }
             let purge = shared.config.purge_on_delete;
-            if job.view.stop && !purge {
-                return Ok(());
+            if owner_string(&job.raw).as_deref() != Some(o.owner.as_str())
+                || (job.view.stop && !purge)
+            {
+                return Ok(false);
             }
-            nomad
-                .deregister_job(&o.name, purge, &WriteOptions::new().namespace(ns))
-                .await
-                .map_err(|e| chain(&e))?;
-            recorded(if purge { "purged" } else { "stopped" });
+            WriteOp::DeregisterJob {
+                namespace,
+                id: o.name.clone(),
+                purge,
+            }
         }
+        // Vault has no CAS: the executor reads the object again right before deleting
+        // it and deletes only what the owner owns; this read says whether there is
+        // anything to delete at all.
         ObjectKind::VaultRole => {
-            let vault = &shared.clients.vault;
-            let mount = &shared.config.jwt_auth_mount;
-            let live = read_role(vault, mount, &o.name)
+            let mount = shared.config.jwt_auth_mount.clone();
+            let live = read_role(&shared.clients.vault, &mount, &o.name)
                 .await
-                .map_err(|e| chain(&e))?;
-            if live
+                .map_err(api)?;
+            let owned = live
                 .as_ref()
                 .and_then(|b| names::owner_of_role(&o.name, b))
                 .as_ref()
-                != Some(&owner)
-            {
-                c.vault.set_role(&o.name, live);
-                return Ok(());
+                == Some(&owner);
+            if !owned {
+                shared.caches.vault.set_role(&o.name, live);
+                return Ok(false);
             }
-            vault
-                .delete_jwt_role(mount, &o.name)
-                .await
-                .map_err(|e| chain(&e))?;
-            c.vault.set_role(&o.name, None);
-            recorded("deleted");
+            WriteOp::DeleteRole {
+                mount,
+                name: o.name.clone(),
+            }
         }
         ObjectKind::VaultPolicy => {
-            let vault = &shared.clients.vault;
-            let live = vault
+            let live = shared
+                .clients
+                .vault
                 .get_policy(&o.name)
                 .await
-                .map_err(|e| chain(&e))?
+                .map_err(api)?
                 .map(|p| p.policy);
-            if live
+            let owned = live
                 .as_deref()
                 .and_then(|t| names::owner_of_policy(&o.name, t))
                 .as_ref()
-                != Some(&owner)
-            {
-                c.vault.set_policy(&o.name, live);
-                return Ok(());
+                == Some(&owner);
+            if !owned {
+                shared.caches.vault.set_policy(&o.name, live);
+                return Ok(false);
             }
-            vault.delete_policy(&o.name).await.map_err(|e| chain(&e))?;
-            c.vault.set_policy(&o.name, None);
-            recorded("deleted");
+            WriteOp::DeletePolicy {
+                name: o.name.clone(),
+            }
+        }
+    };
+    let step = Step {
+        object,
+        kind: StepKind::Delete,
+        op,
+        changes: Vec::new(),
+    };
+    crate::reconcile::execute(shared, &owner, &step, &Live::default()).await?;
+    Ok(true)
+}
+
+/// Why an orphan could not be deleted.
+#[derive(Debug, thiserror::Error)]
+enum DeleteError {
+    /// The owner recorded on the object is not a spec key.
+    #[error("the recorded owner is not a spec key")]
+    BadOwner,
+    /// The executor's error (request, CAS race...).
+    #[error(transparent)]
+    Write(#[from] ReconcileError),
+}
+
+impl DeleteError {
+    /// Whether the next pass may succeed by trying again.
+    fn is_retryable(&self) -> bool {
+        match self {
+            DeleteError::BadOwner => false,
+            DeleteError::Write(e) => e.is_retryable(),
         }
     }
-    Ok(())
 }
 
 /// Deletes status documents of keys that have no spec and no owned object left: those
 /// whose objects this pass deleted (`done`), and those no watch shows an object of.
-async fn delete_orphan_statuses(shared: &Shared, fence: Option<&Fence>, done: &BTreeSet<String>) {
+async fn delete_orphan_statuses(
+    shared: &OperatorContext,
+    fence: Option<&Fence>,
+    done: &BTreeSet<String>,
+) {
     let c = &shared.caches;
     // A status is the last word on objects that may still exist: keep it while any kind
     // of object cannot be listed.
@@ -582,7 +491,7 @@ async fn delete_orphan_statuses(shared: &Shared, fence: Option<&Fence>, done: &B
 }
 
 async fn block(
-    shared: &Shared,
+    shared: &OperatorContext,
     fence: Option<&Fence>,
     orphans: &[GcObject],
     owned: usize,
@@ -644,7 +553,7 @@ async fn block(
 
 /// The GC status document as this leader knows it: what it wrote or deleted itself,
 /// else what the (possibly held) status watch shows.
-fn current_gc_status(shared: &Shared) -> Option<Vec<u8>> {
+fn current_gc_status(shared: &OperatorContext) -> Option<Vec<u8>> {
     match &*shared.gc.written.lock() {
         Some(written) => written.clone(),
         None => shared
@@ -655,7 +564,7 @@ fn current_gc_status(shared: &Shared) -> Option<Vec<u8>> {
     }
 }
 
-async fn clear_blocked(shared: &Shared, fence: Option<&Fence>) {
+async fn clear_blocked(shared: &OperatorContext, fence: Option<&Fence>) {
     shared.metrics.gc_blocked.set(0);
     *shared.gc.blocked.lock() = None;
     if current_gc_status(shared).is_some() {
@@ -668,7 +577,7 @@ async fn clear_blocked(shared: &Shared, fence: Option<&Fence>) {
 }
 
 /// Runs GC passes while this instance leads, until the task is dropped.
-pub(crate) async fn run(shared: Arc<Shared>, mut leadership: watch::Receiver<Leadership>) {
+pub(crate) async fn run(shared: Arc<OperatorContext>, mut leadership: watch::Receiver<Leadership>) {
     let kick = shared.triggers.gc_notify();
     let mut wait = shared.config.orphan_sweep_interval;
     loop {
@@ -712,86 +621,4 @@ pub(crate) async fn run(shared: Arc<Shared>, mut leadership: watch::Receiver<Lea
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn o(owner: &str, kind: ObjectKind, name: &str) -> GcObject {
-        GcObject {
-            owner: owner.into(),
-            kind,
-            name: name.into(),
-        }
-    }
-
-    #[test]
-    fn the_guard_trips_on_count_or_share() {
-        assert!(!trips_guard(0, 100, 10, 0.2));
-        assert!(!trips_guard(5, 100, 10, 0.2));
-        assert!(trips_guard(11, 1000, 10, 0.2), "count");
-        assert!(trips_guard(6, 20, 10, 0.2), "share 30%");
-        assert!(!trips_guard(4, 20, 10, 0.2), "share 20% is allowed");
-        assert!(trips_guard(3, 3, 10, 0.2), "everything");
-    }
-
-    #[test]
-    fn a_blocked_set_is_deleted_only_with_its_own_digest() {
-        let orphans = vec![
-            o("a/x", ObjectKind::NomadJob, "x"),
-            o("a/x", ObjectKind::ServiceDefaults, "x"),
-        ];
-        let blocked = decide(&orphans, 2, 10, 0.2, None);
-        let Decision::Blocked { digest: d } = blocked else {
-            panic!("{blocked:?}")
-        };
-        assert_eq!(
-            d,
-            digest(&orphans.iter().rev().cloned().collect::<Vec<_>>()),
-            "order-independent"
-        );
-        assert_eq!(decide(&orphans, 2, 10, 0.2, Some(&d)), Decision::Delete);
-        let mut more = orphans.clone();
-        more.push(o("b/y", ObjectKind::NomadJob, "y"));
-        assert!(matches!(
-            decide(&more, 3, 10, 0.2, Some(&d)),
-            Decision::Blocked { .. }
-        ));
-        assert_eq!(decide(&[], 3, 10, 0.2, None), Decision::Nothing);
-        assert_eq!(decide(&orphans[..1], 100, 10, 0.2, None), Decision::Delete);
-    }
-
-    #[test]
-    fn deletions_go_in_reverse_apply_order() {
-        let mut kinds = ObjectKind::APPLY_ORDER.to_vec();
-        kinds.sort_by_key(|k| delete_rank(*k));
-        assert_eq!(
-            kinds,
-            vec![
-                ObjectKind::HttpRoute,
-                ObjectKind::NomadJob,
-                ObjectKind::ServiceIntentions,
-                ObjectKind::ServiceDefaults,
-                ObjectKind::VaultRole,
-                ObjectKind::VaultPolicy,
-            ]
-        );
-    }
-
-    #[test]
-    fn approvals_need_the_blocked_digest() {
-        let state = GcState::default();
-        assert_eq!(state.approve("x"), Err(ApproveError::NothingBlocked));
-        *state.blocked.lock() = Some(BlockedSet {
-            digest: "abc".into(),
-            count: 1,
-            owned: 1,
-            objects: Vec::new(),
-        });
-        assert!(matches!(
-            state.approve("x"),
-            Err(ApproveError::DigestMismatch { .. })
-        ));
-        state.approve("abc").unwrap();
-        assert_eq!(state.approved.lock().as_deref(), Some("abc"));
-    }
-}
+mod tests;

@@ -12,10 +12,14 @@
 //! - [`OperatorHandle`]: statuses, events ([`steward_runtime::Recorder`]), metrics,
 //!   leadership, GC approval.
 //!
-//! Inside: [`cache`] (watch caches), [`plan`] (pure ownership check and write plan),
-//! [`status`] (pure status computation), [`rollout`] (deployment state), [`reconcile`]
-//! (the executor), [`writer`] (batched, fenced status writes), [`gc`] (garbage
-//! collection with the mass-deletion guard), [`api`] (HTTP), [`metrics`].
+//! Inside, from the bottom of the module graph up: [`plan`] (pure ownership check and
+//! write plan), [`status`] (pure status computation), [`rollout`] (deployment state),
+//! [`guard`] (the mass-deletion guard's pure decisions and state), [`cache`] (watch
+//! caches of compact facts), [`metrics`], [`writer`] (batched, fenced status writes),
+//! the operator's context (config, clients, caches, writer: what everything above
+//! shares), [`reconcile`] (gather, plan, apply, status), [`gc`] (the collection pass),
+//! the [`OperatorHandle`], [`api`] (HTTP), and the wiring in [`Operator`]. No module
+//! imports one above it; `docs/architecture.md` has the data flow.
 //!
 //! Design notes (beyond the design document):
 //!
@@ -43,8 +47,12 @@
 pub mod api;
 pub mod cache;
 pub mod config;
+mod context;
 pub mod error;
 pub mod gc;
+pub mod guard;
+mod handle;
+mod memo;
 pub mod metrics;
 mod operator;
 pub mod plan;
@@ -54,7 +62,9 @@ pub mod status;
 pub mod writer;
 
 pub use config::{LeaderSettings, OperatorConfig};
+pub use context::Clients;
 pub use error::{Error, Result};
 pub use gc::{ApproveError, BlockedSet, GcObject};
-pub use operator::{Clients, Operator, OperatorHandle};
+pub use handle::OperatorHandle;
+pub use operator::Operator;
 pub use status::{Phase, StatusDoc};

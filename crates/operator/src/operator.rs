@@ -4,73 +4,29 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
-use steward_hashi::{ConsulClient, NomadClient, VaultClient};
 use steward_runtime::backoff::BackoffConfig;
-use steward_runtime::leader::{ConsulLock, LeaderConfig, LeaderElector, Leadership};
+use steward_runtime::leader::{ConsulLock, LeaderConfig, LeaderElector};
 use steward_runtime::watcher::WatcherConfig;
 use steward_runtime::{Action, Context, Controller, ControllerConfig, QueueConfig, Recorder};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::kv_shards::ShardedKvConfig;
 use crate::cache::{Caches, Triggers};
 use crate::config::OperatorConfig;
+use crate::context::{Clients, OperatorContext};
 use crate::error::{Error, Result};
-use crate::gc::{self, ApproveError, BlockedSet, GcState};
-use crate::metrics::{self, Metrics};
-use crate::status::StatusDoc;
+use crate::gc;
+use crate::guard::GcState;
+use crate::handle::OperatorHandle;
+use crate::metrics::Metrics;
 use crate::writer::{StatusWriter, WriterTask};
-
-/// The Consul, Nomad and Vault clients the operator talks through (from
-/// `steward-hashi`; build them from the standard environment variables with
-/// `ConsulClient::from_env()` etc.).
-#[derive(Debug, Clone)]
-pub struct Clients {
-    /// Consul: KV (specs, statuses, leader lock) and config entries.
-    pub consul: ConsulClient,
-    /// Nomad: jobs and deployments.
-    pub nomad: NomadClient,
-    /// Vault: ACL policies and JWT auth roles.
-    pub vault: VaultClient,
-}
-
-/// Everything reconciles, the collector and the API share.
-pub(crate) struct Shared {
-    pub(crate) config: OperatorConfig,
-    pub(crate) clients: Clients,
-    pub(crate) caches: Caches,
-    pub(crate) metrics: Metrics,
-    pub(crate) registry: Arc<Registry>,
-    pub(crate) recorder: Recorder,
-    pub(crate) writer: StatusWriter,
-    pub(crate) triggers: Triggers,
-    pub(crate) gc: GcState,
-    pub(crate) leadership: watch::Receiver<Leadership>,
-    /// Rendered specs by key (bounded; see `reconcile::render`).
-    pub(crate) renders: Mutex<crate::reconcile::RenderMemo>,
-    /// When the edge gateway was last seen.
-    pub(crate) gateway_seen: Mutex<Option<Instant>>,
-    /// Reconciles run so far (any result).
-    pub(crate) reconciles: AtomicU64,
-    /// Keys whose spec this process has fully checked against the live objects, with
-    /// the generation checked.
-    pub(crate) verified: Mutex<HashMap<String, u64>>,
-}
-
-impl fmt::Debug for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared")
-            .field("prefix", &self.config.prefix)
-            .finish_non_exhaustive()
-    }
-}
 
 /// What `run` consumes (taken once).
 struct RunParts {
@@ -99,7 +55,7 @@ struct RunParts {
 /// # let _ = handle; Ok(()) }
 /// ```
 pub struct Operator {
-    shared: Arc<Shared>,
+    shared: Arc<OperatorContext>,
     parts: Mutex<Option<RunParts>>,
 }
 
@@ -155,7 +111,7 @@ impl Operator {
         );
         let (triggers, trigger_rx) = Triggers::new();
         let (writer, writer_task) = StatusWriter::new();
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(OperatorContext {
             config,
             clients,
             caches: Caches::new(),
@@ -166,7 +122,7 @@ impl Operator {
             triggers,
             gc: GcState::default(),
             leadership,
-            renders: Mutex::new(crate::reconcile::RenderMemo::default()),
+            renders: Mutex::new(crate::memo::RenderMemo::default()),
             gateway_seen: Mutex::new(None),
             reconciles: AtomicU64::new(0),
             verified: Mutex::new(HashMap::new()),
@@ -187,9 +143,7 @@ impl Operator {
     /// GC approval).
     #[must_use]
     pub fn handle(&self) -> OperatorHandle {
-        OperatorHandle {
-            shared: self.shared.clone(),
-        }
+        OperatorHandle::new(self.shared.clone())
     }
 
     /// The HTTP API (see [`crate::api`]); serve it yourself when `config.listen` is
@@ -364,7 +318,7 @@ fn panic_message(e: tokio::task::JoinError) -> String {
     }
 }
 
-fn spawn_watches(s: &Arc<Shared>, tasks: &mut JoinSet<&'static str>) {
+fn spawn_watches(s: &Arc<OperatorContext>, tasks: &mut JoinSet<&'static str>) {
     // Specs held because a cache they need had not synced go on as soon as it has.
     for kind in steward_render::ObjectKind::APPLY_ORDER {
         let s2 = s.clone();
@@ -435,7 +389,7 @@ fn spawn_watches(s: &Arc<Shared>, tasks: &mut JoinSet<&'static str>) {
     for cache in [&c.service_defaults, &c.service_intentions, &c.http_routes] {
         let cache = cache.clone();
         let source =
-            crate::cache::entries::EntryFactsSource::new(consul.clone(), cache.kind(), wait);
+            crate::cache::entries::EntryFactsSource::new(consul.clone(), cache.clone(), wait);
         let (wc, t, n) = (limited(2.0, 3), s.triggers.clone(), c.names.clone());
         tasks.spawn(async move {
             cache.run(source, wc, t, n).await;
@@ -479,193 +433,5 @@ fn spawn_watches(s: &Arc<Shared>, tasks: &mut JoinSet<&'static str>) {
             cache.run(client, mount, interval, checks, t, n).await;
             "vault-poll"
         });
-    }
-}
-
-/// A cheap, cloneable handle on a running (or not yet running) operator: statuses,
-/// events, metrics, leadership and GC approval. Shared with the HTTP API.
-#[derive(Clone)]
-pub struct OperatorHandle {
-    shared: Arc<Shared>,
-}
-
-impl fmt::Debug for OperatorHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OperatorHandle")
-            .field("prefix", &self.shared.config.prefix)
-            .finish_non_exhaustive()
-    }
-}
-
-impl OperatorHandle {
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
-    }
-
-    /// The configuration.
-    #[must_use]
-    pub fn config(&self) -> &OperatorConfig {
-        &self.shared.config
-    }
-
-    /// The current status document of a spec key (`<ns>/<name>`), as written (or as
-    /// this leader last wrote it).
-    #[must_use]
-    pub fn status(&self, key: &str) -> Option<StatusDoc> {
-        self.shared
-            .caches
-            .statuses
-            .current(key)
-            .map(|d| (*d).clone())
-    }
-
-    /// The phase and observed generation of a spec key's current status, without
-    /// copying the document (cheap enough to poll thousands of keys, as `steward bench`
-    /// does).
-    #[must_use]
-    pub fn phase(&self, key: &str) -> Option<(crate::status::Phase, u64)> {
-        self.shared
-            .caches
-            .statuses
-            .current(key)
-            .map(|d| (d.phase, d.observed_generation))
-    }
-
-    /// Every spec status document, by key (the GC document excluded): those stored and
-    /// those this leader wrote since.
-    #[must_use]
-    pub fn statuses(&self) -> Vec<(String, StatusDoc)> {
-        let statuses = &self.shared.caches.statuses;
-        let mut keys: std::collections::BTreeSet<String> = statuses.keys().into_iter().collect();
-        keys.extend(self.shared.caches.specs.keys());
-        keys.remove(gc::GC_STATUS_KEY);
-        keys.into_iter()
-            .filter_map(|k| {
-                let doc = statuses.current(&k)?;
-                Some((k, (*doc).clone()))
-            })
-            .collect()
-    }
-
-    /// Every spec key in the spec cache.
-    #[must_use]
-    pub fn spec_keys(&self) -> Vec<String> {
-        self.shared.caches.specs.keys()
-    }
-
-    /// The event recorder (ring buffer + live followers).
-    #[must_use]
-    pub fn recorder(&self) -> Recorder {
-        self.shared.recorder.clone()
-    }
-
-    /// This instance's metrics registry.
-    #[must_use]
-    pub fn registry(&self) -> Arc<Registry> {
-        self.shared.registry.clone()
-    }
-
-    /// The metrics as Prometheus text (gauges refreshed first).
-    #[must_use]
-    pub fn metrics_text(&self) -> String {
-        self.refresh_gauges();
-        metrics::encode(&self.shared.registry)
-    }
-
-    fn refresh_gauges(&self) {
-        for state in self.cache_health() {
-            self.shared.metrics.observe_cache(&state);
-        }
-        let mut by_phase: HashMap<&'static str, i64> = crate::status::Phase::ALL
-            .iter()
-            .map(|p| (p.as_str(), 0))
-            .collect();
-        for (_, doc) in self.statuses() {
-            *by_phase.entry(doc.phase.as_str()).or_default() += 1;
-        }
-        for (phase, n) in by_phase {
-            self.shared
-                .metrics
-                .specs
-                .get_or_create(&metrics::PhaseLabel {
-                    phase: phase.to_owned(),
-                })
-                .set(n);
-        }
-    }
-
-    /// Follows leadership changes.
-    #[must_use]
-    pub fn leadership(&self) -> watch::Receiver<Leadership> {
-        self.shared.leadership.clone()
-    }
-
-    /// Whether this instance leads now.
-    #[must_use]
-    pub fn is_leader(&self) -> bool {
-        self.shared.leadership.borrow().is_leader()
-    }
-
-    /// Ready (`/readyz`): the specs and statuses have listed, and every other cache has
-    /// listed or is failing with a known reason (see [`crate::cache::Caches::ready`]).
-    #[must_use]
-    pub fn is_ready(&self) -> bool {
-        self.shared.caches.ready()
-    }
-
-    /// Each cache's sync, freshness and trouble (the server's last answer while its
-    /// reads keep failing).
-    #[must_use]
-    pub fn cache_health(&self) -> Vec<crate::cache::CacheState> {
-        self.shared
-            .caches
-            .health()
-            .into_iter()
-            .map(crate::cache::Health::state)
-            .collect()
-    }
-
-    /// The deletion set garbage collection is blocked on, if any.
-    #[must_use]
-    pub fn gc_blocked(&self) -> Option<BlockedSet> {
-        self.shared.gc.blocked()
-    }
-
-    /// Approves the blocked deletion set with this digest and runs a pass.
-    ///
-    /// # Errors
-    /// [`ApproveError`] when this instance does not lead, nothing is blocked, or the
-    /// digest is another set's.
-    pub fn approve_gc(&self, digest: &str) -> Result<(), ApproveError> {
-        if !self.is_leader() {
-            return Err(ApproveError::NotLeader);
-        }
-        self.shared.gc.approve(digest)?;
-        self.shared.triggers.gc();
-        Ok(())
-    }
-
-    /// Reconciles run so far by this instance (any result).
-    #[must_use]
-    pub fn reconciles(&self) -> u64 {
-        self.shared.reconciles.load(Ordering::Relaxed)
-    }
-
-    /// How many spec keys this process has fully checked against the live objects at
-    /// their current generation (every key counts once the operator has caught up).
-    #[must_use]
-    pub fn verified(&self) -> usize {
-        let specs = &self.shared.caches.specs;
-        self.shared
-            .verified
-            .lock()
-            .iter()
-            .filter(|(k, g)| specs.get(k).is_some_and(|e| e.generation == **g))
-            .count()
-    }
-
-    /// Queues a spec key for reconciliation now.
-    pub fn enqueue(&self, key: &str) {
-        self.shared.triggers.key(key);
     }
 }

@@ -25,6 +25,7 @@
 mod apply;
 mod describe;
 mod gather;
+mod outcome;
 mod render;
 
 use std::collections::BTreeSet;
@@ -35,23 +36,25 @@ use serde_json::Value;
 use steward_hashi::QueryOptions;
 use steward_hashi::nomad::Job;
 use steward_render::names::{self, SpecKey};
-use steward_render::{FieldChange, ObjectKind, ObjectRef};
+use steward_render::{ObjectKind, ObjectRef};
 use steward_runtime::{Action, Context, EventType, Lease};
 use tokio::time::Instant;
 
 use crate::cache::nomad::{CachedJob, job_key};
-use crate::operator::Shared;
+use crate::context::OperatorContext;
 use crate::plan::{self, Step, StepKind, owner_of_body};
-use crate::rollout::{JobState, RevertCheck, reverted, rollout};
-use crate::status::{
-    self, ConditionStatus, EventDoc, ObjectState, Phase, Rollout, StatusDoc, StatusInput, Verdict,
-};
+use crate::rollout::{JobState, RevertCheck, reverted};
+use crate::status::{self, EventDoc, ObjectState, Phase, StatusDoc, StatusInput, Verdict};
 use crate::writer::{StatusOp, WriteError};
 
-use apply::{execute, preflight};
+pub(crate) use apply::execute;
+use apply::preflight;
 pub(crate) use describe::describe_spec;
 use gather::{Gathered, Trust, gather};
-pub(crate) use render::RenderMemo;
+pub(crate) use outcome::summarise;
+use outcome::{
+    applied_event, drift_event, next_action, repeated_failure, rollout_after, scaling_requeue,
+};
 use render::{Rendered, render_spec};
 
 /// How long to wait for the watch to show our own write before looking again.
@@ -65,8 +68,6 @@ const UNSYNCED_REQUEUE: Duration = Duration::from_secs(30);
 /// When a pre-flight read found a clash the watches have not shown yet, look again once
 /// they had time to (the watch event then triggers anyway).
 const PREFLIGHT_REQUEUE: Duration = Duration::from_secs(1);
-/// Safety net while a deployment runs (deployment events normally wake the key).
-const PROGRESS_REQUEUE: Duration = Duration::from_secs(30);
 /// Why a reconcile failed (the key is retried with backoff).
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -122,6 +123,23 @@ pub enum ReconcileError {
     },
 }
 
+impl ReconcileError {
+    /// Whether trying again may help: a lost check-and-set race or a request that
+    /// failed in a retryable way does; a missing namespace or gateway, a foreign owner or
+    /// a request the server rejected does not until something else changes.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ReconcileError::Api { source, .. } => source.is_retryable(),
+            ReconcileError::CasLost { .. } => true,
+            ReconcileError::Status { .. } => true,
+            ReconcileError::NamespaceMissing { .. }
+            | ReconcileError::GatewayMissing { .. }
+            | ReconcileError::Conflict { .. } => false,
+        }
+    }
+}
+
 pub use crate::error::chain;
 
 fn describe(o: &ObjectRef, key: &SpecKey) -> String {
@@ -138,7 +156,7 @@ fn api(object: String) -> impl FnOnce(steward_hashi::Error) -> ReconcileError {
 /// Events recorded during one reconcile, also kept for the status document.
 struct Events<'a> {
     key: &'a str,
-    shared: &'a Shared,
+    shared: &'a OperatorContext,
     docs: Vec<EventDoc>,
 }
 
@@ -158,7 +176,7 @@ impl Events<'_> {
 /// [`ReconcileError`] when a step or the status write failed (retried with backoff).
 pub(crate) async fn reconcile(
     key: String,
-    ctx: Arc<Context<Arc<Shared>>>,
+    ctx: Arc<Context<Arc<OperatorContext>>>,
     lease: Lease,
 ) -> Result<Action, ReconcileError> {
     let shared = ctx.data().clone();
@@ -181,24 +199,11 @@ pub(crate) async fn reconcile(
     result
 }
 
-fn summarise(changes: &[FieldChange]) -> String {
-    const SHOWN: usize = 5;
-    let mut parts: Vec<String> = changes
-        .iter()
-        .take(SHOWN)
-        .map(ToString::to_string)
-        .collect();
-    if changes.len() > SHOWN {
-        parts.push(format!("and {} more", changes.len() - SHOWN));
-    }
-    parts.join("; ")
-}
-
-fn only_count(changes: &[FieldChange]) -> bool {
-    !changes.is_empty() && changes.iter().all(|c| c.path.ends_with(".Count"))
-}
-
-async fn run(shared: &Arc<Shared>, key: &str, lease: &Lease) -> Result<Action, ReconcileError> {
+async fn run(
+    shared: &Arc<OperatorContext>,
+    key: &str,
+    lease: &Lease,
+) -> Result<Action, ReconcileError> {
     let caches = &shared.caches;
     if !caches.specs.health().is_synced() || !caches.statuses.health().is_synced() {
         return Ok(Action::requeue(SYNC_REQUEUE));
@@ -314,7 +319,14 @@ async fn run(shared: &Arc<Shared>, key: &str, lease: &Lease) -> Result<Action, R
             .iter()
             .position(|s| s.object == job_ref && s.kind == StepKind::Update),
         live.job.as_deref(),
-    ) && let Some(message) = revert_hold(shared, &jkey, &desired.hash, live_job).await?
+    ) && let Some(message) = revert_hold(
+        shared,
+        &jkey,
+        &desired.hash,
+        live_job,
+        written_by_others(stored.as_deref(), generation, live_job),
+    )
+    .await?
     {
         plan.steps.remove(pos);
         held = Some(message);
@@ -387,49 +399,27 @@ async fn run(shared: &Arc<Shared>, key: &str, lease: &Lease) -> Result<Action, R
             results.push((step.object.clone(), state, None));
             continue;
         }
-        report_drift(&mut events, &spec_key, step, previous, replicas);
+        let object = describe(&step.object, &spec_key);
+        if let Some((type_, reason, message)) = drift_event(step, &object, previous, replicas) {
+            events.record(type_, reason, message, Some(object.clone()));
+        }
         match execute(shared, &spec_key, step, &live).await {
             Ok(applied) => {
                 let state = applied.state;
                 if step.object == job_ref {
                     job_index = applied.job_modify_index;
-                    if state != ObjectState::Synced {
-                        job_written = true;
-                    }
+                    job_written |= state != ObjectState::Synced;
                 }
-                let (reason, verb) = match state {
-                    ObjectState::Created => ("Created", "created"),
-                    ObjectState::Updated => ("Updated", "updated"),
-                    ObjectState::Deleted => ("Deleted", "deleted"),
-                    _ => ("", ""),
-                };
-                if !reason.is_empty() {
-                    let object = describe(&step.object, &spec_key);
-                    let detail = if step.changes.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", summarise(&step.changes))
-                    };
-                    events.record(
-                        EventType::Normal,
-                        reason,
-                        format!("{object} {verb}{detail}"),
-                        Some(object),
-                    );
+                if let Some((type_, reason, message)) = applied_event(step, &object, state) {
+                    events.record(type_, reason, message, Some(object));
                 }
                 if state != ObjectState::Deleted {
                     results.push((step.object.clone(), state, None));
                 }
             }
             Err(error) => {
-                let object = describe(&step.object, &spec_key);
                 let text = chain(&error);
-                // A retry that fails the same way is not news (and must not rewrite the
-                // status on every backoff step).
-                let repeated = stored
-                    .as_deref()
-                    .is_some_and(|s| s.phase == Phase::Error && s.message.ends_with(text.as_str()));
-                if !repeated {
+                if !repeated_failure(stored.as_deref(), &text) {
                     events.record(
                         EventType::Warning,
                         "ApplyFailed",
@@ -453,36 +443,28 @@ async fn run(shared: &Arc<Shared>, key: &str, lease: &Lease) -> Result<Action, R
     let order = desired.objects();
     results.sort_by_key(|(o, _, _)| order.iter().position(|x| x == o).unwrap_or(usize::MAX));
 
-    let rollout_state = match (&held, job_written) {
-        (Some(m), _) => Rollout::Reverted(m.clone()),
-        (None, true) => Rollout::Pending,
-        (None, false) => {
-            let state = match caches.nomad.job(&jkey) {
-                CachedJob::Written(j) => Some(JobState::of(&j)),
-                _ => caches.nomad.job_state(&jkey).or_else(|| {
-                    live.job
-                        .as_deref()
-                        .map(JobState::of)
-                        .or(live.job_verified.map(|index| JobState {
-                            job_modify_index: index,
-                            version: None,
-                            stable: false,
-                            stop: false,
-                        }))
-                }),
-            };
-            let available_before = previous.is_some_and(|p| {
-                p.condition(status::AVAILABLE)
-                    .is_some_and(|c| c.status == ConditionStatus::True)
-            });
-            rollout(
-                state,
-                &caches.nomad.deployments(&jkey),
-                batch,
-                available_before,
-            )
-        }
+    let job_state = match caches.nomad.job(&jkey) {
+        CachedJob::Written(j) => Some(JobState::of(&j)),
+        _ => caches.nomad.job_state(&jkey).or_else(|| {
+            live.job
+                .as_deref()
+                .map(JobState::of)
+                .or(live.job_verified.map(|index| JobState {
+                    job_modify_index: index,
+                    version: None,
+                    stable: false,
+                    stop: false,
+                }))
+        }),
     };
+    let rollout_state = rollout_after(
+        held.as_deref(),
+        job_written,
+        job_state,
+        &caches.nomad.deployments(&jkey),
+        batch,
+        previous,
+    );
     let input = base(
         Verdict::Applied {
             objects: results,
@@ -495,78 +477,47 @@ async fn run(shared: &Arc<Shared>, key: &str, lease: &Lease) -> Result<Action, R
     if let Some(error) = failure {
         return Err(error);
     }
-    let mut action = requeue.unwrap_or_else(Action::await_change);
-    if doc.phase == Phase::Progressing {
-        action = match action {
-            Action::Requeue(d) => Action::requeue(d.min(PROGRESS_REQUEUE)),
-            _ => Action::requeue(PROGRESS_REQUEUE),
-        };
-    }
-    Ok(action)
-}
-
-fn scaling_requeue(next: Option<jiff::Timestamp>, now: jiff::Timestamp) -> Option<Action> {
-    let next = next?;
-    let nanos = next.as_nanosecond().saturating_sub(now.as_nanosecond());
-    let wait = Duration::from_nanos(u64::try_from(nanos).unwrap_or(0)) + Duration::from_millis(50);
-    Some(Action::requeue(wait))
-}
-
-fn report_drift(
-    events: &mut Events<'_>,
-    key: &SpecKey,
-    step: &Step,
-    previous: Option<&StatusDoc>,
-    replicas: u32,
-) {
-    let Some(prev) = previous else { return };
-    let was_ok = prev
-        .object_state(step.object.kind.as_str(), &step.object.name)
-        .is_some_and(|s| {
-            matches!(
-                s,
-                ObjectState::Synced | ObjectState::Created | ObjectState::Updated
-            )
-        });
-    if !was_ok || step.kind == StepKind::Delete {
-        return;
-    }
-    let object = describe(&step.object, key);
-    if step.object.kind == ObjectKind::NomadJob
-        && only_count(&step.changes)
-        && prev.replicas != Some(replicas)
-    {
-        events.record(
-            EventType::Normal,
-            "Scaled",
-            format!(
-                "{object}: the scaling window asks for {replicas} replicas (was {})",
-                prev.replicas
-                    .map_or_else(|| "unset".to_owned(), |r| r.to_string())
-            ),
-            Some(object),
-        );
-        return;
-    }
-    let message = match step.kind {
-        StepKind::Create => format!("{object} was deleted outside Steward; recreating it"),
-        _ => format!(
-            "{object} drifted from the spec ({}); reverting it",
-            summarise(&step.changes)
-        ),
-    };
-    events.record(EventType::Warning, "Drift", message, Some(object));
+    Ok(next_action(requeue, doc.phase))
 }
 
 /// Whether the job update must be held because Nomad reverted the spec's version.
+/// Whether the live job was registered by someone else after this generation's own
+/// registration (the status records that one's `JobModifyIndex`): Nomad's auto-revert,
+/// or a hand edit.
+fn written_by_others(stored: Option<&StatusDoc>, generation: u64, live: &Job) -> bool {
+    stored.is_some_and(|s| {
+        s.observed_generation == generation
+            && s.job_modify_index
+                .is_some_and(|ours| ours != live.view.job_modify_index)
+    })
+}
+
 async fn revert_hold(
-    shared: &Shared,
+    shared: &OperatorContext,
     jkey: &str,
     desired_hash: &str,
     live: &Job,
+    written_by_others: bool,
 ) -> Result<Option<String>, ReconcileError> {
     let cache = &shared.caches.nomad;
-    let deployments = cache.deployments(jkey);
+    let mut deployments = cache.deployments(jkey);
+    if written_by_others && !deployments.iter().any(|d| d.status == "failed") {
+        // The job list can show Nomad's revert before the event stream has shown the
+        // failed deployment that caused it: ask Nomad, rather than fight the revert.
+        let latest = shared
+            .clients
+            .nomad
+            .latest_deployment(
+                &live.view.id,
+                &QueryOptions::new().namespace(live.view.namespace.clone()),
+            )
+            .await
+            .map_err(api(format!("nomad-job {jkey}")))?;
+        if let Some(d) = latest.value {
+            cache.upsert_deployment(jkey, d);
+            deployments = cache.deployments(jkey);
+        }
+    }
     if !deployments.iter().any(|d| d.status == "failed") {
         return Ok(None);
     }
@@ -604,7 +555,7 @@ async fn revert_hold(
 
 /// Computes, completes and (when changed) writes the status; returns the document.
 async fn write_status(
-    shared: &Shared,
+    shared: &OperatorContext,
     key: &str,
     lease: &Lease,
     input: &StatusInput,
@@ -673,42 +624,4 @@ pub fn owner_string(body: &Value) -> Option<String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_chains_read_on_one_line_without_repeats() {
-        let e = ReconcileError::Status {
-            key: "a/b".into(),
-            source: WriteError::Fenced,
-        };
-        assert_eq!(
-            chain(&e),
-            "status of a/b: not written: this instance no longer holds the leader lock"
-        );
-    }
-
-    #[test]
-    fn count_only_changes_are_scaling() {
-        let c = |p: &str| FieldChange {
-            path: p.into(),
-            desired: None,
-            live: None,
-        };
-        assert!(only_count(&[c("TaskGroups[web].Count")]));
-        assert!(!only_count(&[c("TaskGroups[web].Count"), c("Meta")]));
-        assert!(!only_count(&[]));
-    }
-
-    #[test]
-    fn scaling_requeues_just_after_the_boundary() {
-        let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        let next: jiff::Timestamp = "2026-01-01T00:01:00Z".parse().unwrap();
-        assert_eq!(
-            scaling_requeue(Some(next), now),
-            Some(Action::requeue(Duration::from_millis(60_050)))
-        );
-        assert_eq!(scaling_requeue(None, now), None);
-    }
-}
+mod tests;

@@ -220,7 +220,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Request>, lock: Arc<ConsulLock>, me
                 }
             }
             Err(error) => {
-                let text = crate::reconcile::chain(&error);
+                let text = crate::error::chain(&error);
                 for r in batch {
                     let _ = r.done.send(Err(WriteError::Backend(text.clone())));
                 }

@@ -98,6 +98,25 @@ impl Recorder {
             message: message.into(),
             object,
         };
+        // Warnings are what the platform team must see even without following the
+        // stream: they reach the log at WARN (callers do not record the same failure
+        // twice in a row); normal events at DEBUG.
+        match event.type_ {
+            EventType::Warning => tracing::warn!(
+                key = %event.key,
+                reason = %event.reason,
+                object = event.object.as_deref().unwrap_or(""),
+                "{}",
+                event.message
+            ),
+            EventType::Normal => tracing::debug!(
+                key = %event.key,
+                reason = %event.reason,
+                object = event.object.as_deref().unwrap_or(""),
+                "{}",
+                event.message
+            ),
+        }
         self.push(event.clone());
         event
     }

@@ -14,8 +14,9 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use parking_lot::{Mutex, RwLock};
 use serde::Deserialize;
-use serde::de::{SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use steward_hashi::{ConsulClient, QueryOptions};
 use steward_runtime::watcher::{Event, ListSource, Listing, ListingEntry, WatcherConfig, watcher};
 
@@ -67,51 +68,103 @@ pub enum Cached {
 }
 
 /// `GET /v1/config/<kind>`, blocking, decoded straight into [`EntryFacts`]: each entry
-/// of the answer is decoded, reduced to its facts and dropped before the next, so a
-/// relist of 10,000 entries never holds 10,000 decoded bodies at once.
+/// of the answer is kept as raw text until its name and `ModifyIndex` are read; one the
+/// cache already holds at that index keeps its facts (no decoding, no digest), any other
+/// is decoded, reduced to its facts and dropped before the next. A relist of 10,000
+/// entries thus never holds 10,000 decoded bodies, and costs digests only for what
+/// changed.
 #[derive(Clone, Debug)]
 pub struct EntryFactsSource {
     client: ConsulClient,
-    kind: &'static str,
+    cache: Arc<EntryCache>,
     wait: Duration,
 }
 
 impl EntryFactsSource {
-    /// Lists every entry of `kind`, blocking for at most `wait`.
+    /// Lists every entry of the cache's kind, blocking for at most `wait`.
     #[must_use]
-    pub fn new(client: ConsulClient, kind: &'static str, wait: Duration) -> Self {
-        Self { client, kind, wait }
+    pub fn new(client: ConsulClient, cache: Arc<EntryCache>, wait: Duration) -> Self {
+        Self {
+            client,
+            cache,
+            wait,
+        }
     }
 }
 
-/// A list of entries as `(name, facts)`, decoded one entry at a time.
-struct FactsList(Vec<(String, EntryFacts)>);
+/// The two fields read from an entry before deciding whether to decode it.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EntryHead {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    modify_index: u64,
+}
 
-impl<'de> Deserialize<'de> for FactsList {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Entries;
-        impl<'de> Visitor<'de> for Entries {
-            type Value = FactsList;
+/// A list of entries as `(name, facts)`, decoded one entry at a time; `known` gives the
+/// facts already held for a name at a `ModifyIndex`.
+struct FactsSeed<'a> {
+    known: &'a (dyn Fn(&str, u64) -> Option<EntryFacts> + Sync),
+}
 
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a list of config entries")
-            }
+impl<'de> DeserializeSeed<'de> for FactsSeed<'_> {
+    type Value = Vec<(String, EntryFacts)>;
 
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FactsList, A::Error> {
-                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(entry) = seq.next_element::<Value>()? {
-                    let name = entry
-                        .get("Name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned();
-                    out.push((name, EntryFacts::of(&entry)));
-                }
-                Ok(FactsList(out))
-            }
-        }
-        deserializer.deserialize_seq(Entries)
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_option(self)
     }
+}
+
+impl<'de> Visitor<'de> for FactsSeed<'_> {
+    type Value = Vec<(String, EntryFacts)>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of config entries or null")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error as _;
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
+            let head: EntryHead = serde_json::from_str(raw.get()).map_err(A::Error::custom)?;
+            let facts = match (self.known)(&head.name, head.modify_index) {
+                Some(facts) => facts,
+                None => {
+                    let entry: Value = serde_json::from_str(raw.get()).map_err(A::Error::custom)?;
+                    EntryFacts::of(&entry)
+                }
+            };
+            out.push((head.name, facts));
+        }
+        Ok(out)
+    }
+}
+
+/// Decodes a list answer into facts (see [`FactsSeed`]).
+fn decode_facts(
+    body: &[u8],
+    known: &(dyn Fn(&str, u64) -> Option<EntryFacts> + Sync),
+) -> Result<Vec<(String, EntryFacts)>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let out = FactsSeed { known }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(out)
 }
 
 impl ListSource for EntryFactsSource {
@@ -121,19 +174,31 @@ impl ListSource for EntryFactsSource {
 
     async fn list(&mut self, min_index: u64) -> Result<Listing<String, EntryFacts>, Self::Error> {
         let opts = QueryOptions::blocking(min_index, self.wait);
-        let spec = steward_hashi::consul::config_entry::list(self.kind, &opts)?;
+        let spec = steward_hashi::consul::config_entry::list(self.cache.kind(), &opts)?;
+        let cache = self.cache.clone();
+        let known = move |name: &str, index: u64| cache.facts_at(name, index);
         let r = self
             .client
             .transport()
-            .call(spec, |raw| raw.json_with_meta::<Option<FactsList>>())
+            .call(spec, |raw| {
+                let meta = raw.meta()?;
+                // Consul answers an empty list as 404 or `[]`/`null`.
+                let entries = if raw.status == 404 {
+                    Vec::new()
+                } else {
+                    decode_facts(&raw.body, &known).map_err(|e| raw.decode_error(e.to_string()))?
+                };
+                Ok(steward_hashi::Response {
+                    value: entries,
+                    meta,
+                })
+            })
             .await?;
         Ok(Listing {
             index: r.meta.index,
             known_leader: r.meta.known_leader,
             entries: r
                 .value
-                .map(|l| l.0)
-                .unwrap_or_default()
                 .into_iter()
                 .map(|(name, facts)| ListingEntry::new(name, facts.modify_index, facts))
                 .collect(),
@@ -202,6 +267,16 @@ impl EntryCache {
             Some(facts) => Cached::Entry(facts),
             None => Cached::Absent,
         }
+    }
+
+    /// The facts held for `name`, when they are of `modify_index`.
+    #[must_use]
+    pub fn facts_at(&self, name: &str, modify_index: u64) -> Option<EntryFacts> {
+        self.map
+            .read()
+            .get(name)
+            .filter(|f| f.modify_index == modify_index)
+            .cloned()
     }
 
     /// The names of the entries owned by `key` (as the watch saw them).
@@ -361,12 +436,25 @@ mod tests {
             entry("api", None, 6),
         ]))
         .unwrap();
-        let list: FactsList = serde_json::from_slice(&body).unwrap();
-        assert_eq!(list.0.len(), 2);
-        assert_eq!(list.0[0].0, "web");
-        assert_eq!(list.0[0].1, facts(&entry("web", Some("shop/web"), 5)));
-        assert_eq!(list.0[1].1.owner, None);
-        assert_eq!(list.0[1].1.modify_index, 6);
+        let none = |_: &str, _: u64| None;
+        let list = decode_facts(&body, &none).unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].0, "web");
+        assert_eq!(list[0].1, facts(&entry("web", Some("shop/web"), 5)));
+        assert_eq!(list[1].1.owner, None);
+        assert_eq!(list[1].1.modify_index, 6);
+        // Facts already held at the same index are reused as they are.
+        let marker = EntryFacts {
+            modify_index: 5,
+            owner: Some("kept/as-is".into()),
+            digest: 7,
+        };
+        let held = |name: &str, index: u64| (name == "web" && index == 5).then(|| marker.clone());
+        let list = decode_facts(&body, &held).unwrap();
+        assert_eq!(list[0].1, marker);
+        assert_eq!(list[1].1.owner, None, "decoded: not held");
+        assert!(decode_facts(b"null", &none).unwrap().is_empty());
+        assert!(decode_facts(b"[{]", &none).is_err());
     }
 
     #[test]

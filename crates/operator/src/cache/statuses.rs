@@ -135,7 +135,7 @@ impl StatusCache {
             .key
             .rsplit('/')
             .next()
-            .is_some_and(|k| k == crate::gc::GC_STATUS_KEY);
+            .is_some_and(|k| k == crate::guard::GC_STATUS_KEY);
         let raw = (doc.is_none() || gc_document)
             .then(|| Arc::from(String::from_utf8_lossy(&pair.value).as_ref()));
         StoredStatus {

@@ -1,4 +1,6 @@
-//! Executing one step of a plan (CAS writes, Vault re-reads, namespaces, gateway).
+//! Executing one step of a plan (CAS writes, Vault re-reads, namespaces, gateway): the
+//! one executor of every object write, the reconciles' and garbage collection's alike,
+//! with typed errors ([`ReconcileError::is_retryable`]).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use tokio::time::Instant;
 use super::{ReconcileError, api, describe, summarise};
 use crate::cache::nomad::job_key;
 use crate::cache::vault::read_role;
-use crate::operator::Shared;
+use crate::context::OperatorContext;
 use crate::plan::{Live, Step, StepKind, WriteOp, owner_of_body};
 use crate::status::ObjectState;
 
@@ -42,7 +44,7 @@ impl From<ObjectState> for Applied {
 
 /// Applies one step.
 pub(crate) async fn execute(
-    shared: &Shared,
+    shared: &OperatorContext,
     key: &SpecKey,
     step: &Step,
     live: &Live,
@@ -236,6 +238,23 @@ pub(crate) async fn execute(
             c.vault.set_policy(name, None);
             Ok(ObjectState::Deleted.into())
         }
+        WriteOp::DeregisterJob {
+            namespace,
+            id,
+            purge,
+        } => {
+            shared
+                .clients
+                .nomad
+                .deregister_job(
+                    id,
+                    *purge,
+                    &WriteOptions::new().namespace(namespace.clone()),
+                )
+                .await
+                .map_err(api(object))?;
+            Ok(ObjectState::Deleted.into())
+        }
         WriteOp::DeleteRole { mount, name } => {
             let fresh = read_role(vault, mount, name)
                 .await
@@ -257,7 +276,7 @@ pub(crate) async fn execute(
 
 /// Makes sure the Nomad namespace exists (creating it when configured to).
 pub(crate) async fn ensure_namespace(
-    shared: &Shared,
+    shared: &OperatorContext,
     namespace: &str,
 ) -> Result<(), ReconcileError> {
     let cache = &shared.caches.nomad;
@@ -299,7 +318,7 @@ pub(crate) async fn ensure_namespace(
 }
 
 /// Makes sure the edge gateway routes attach to exists.
-async fn ensure_gateway(shared: &Shared) -> Result<(), ReconcileError> {
+async fn ensure_gateway(shared: &OperatorContext) -> Result<(), ReconcileError> {
     if shared
         .gateway_seen
         .lock()
@@ -329,7 +348,7 @@ async fn ensure_gateway(shared: &Shared) -> Result<(), ReconcileError> {
 /// someone else owns it, nothing at all may be written for the key). Returns the objects
 /// that exist, with their owners.
 pub(crate) async fn preflight(
-    shared: &Shared,
+    shared: &OperatorContext,
     key: &SpecKey,
     creates: &[&Step],
 ) -> Result<Vec<(ObjectRef, Option<SpecKey>)>, ReconcileError> {

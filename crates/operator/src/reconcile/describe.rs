@@ -8,11 +8,11 @@ use serde_json::{Value, json};
 use super::chain;
 use super::gather::{Gathered, gather};
 use super::render::{Rendered, render_spec};
-use crate::operator::Shared;
+use crate::context::OperatorContext;
 use crate::plan::{self, Plan, StepKind};
 
 /// `(desired, diff)` of `key`; `None` when there is no such spec.
-pub(crate) async fn describe_spec(shared: &Shared, key: &str) -> Option<(Value, Value)> {
+pub(crate) async fn describe_spec(shared: &OperatorContext, key: &str) -> Option<(Value, Value)> {
     let entry = shared.caches.specs.get(key)?;
     let now = jiff::Timestamp::now();
     let Rendered::Ok {

@@ -23,7 +23,7 @@ use crate::cache::Caches;
 use crate::cache::entries::Cached;
 use crate::cache::nomad::{CachedJob, job_key, stub_owner};
 use crate::cache::vault::read_role;
-use crate::operator::Shared;
+use crate::context::OperatorContext;
 use crate::plan::{Live, LiveEntry};
 use crate::status::{ObjectState, StatusDoc};
 
@@ -102,7 +102,7 @@ pub(crate) fn unsynced(caches: &Caches, desired: &Desired) -> Vec<Unsynced> {
 /// The live objects of `key`, from the caches or direct reads, and which of them are
 /// our own writes the watch has not shown yet; or the caches it waits for.
 pub(crate) async fn gather(
-    shared: &Shared,
+    shared: &OperatorContext,
     key: &SpecKey,
     desired: &Desired,
     trust: Option<Trust<'_>>,
@@ -259,7 +259,7 @@ pub(crate) async fn gather(
 /// The live entry `object`: from a fresh cache when its digest equals the desired
 /// body's (then the desired body stands for it: in sync, nothing to read), else read.
 async fn read_entry(
-    shared: &Shared,
+    shared: &OperatorContext,
     object: ObjectRef,
     desired: Option<&Value>,
     pending: &mut BTreeSet<ObjectRef>,

@@ -1,0 +1,130 @@
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use steward_hashi::nomad::Event as NomadEvent;
+
+use super::*;
+
+fn stub(ns: &str, id: &str, jmi: u64, owner: Option<&str>) -> JobStub {
+    JobStub {
+        id: id.into(),
+        namespace: ns.into(),
+        job_modify_index: jmi,
+        modify_index: jmi,
+        meta: owner.map(|o| {
+            BTreeMap::from([
+                ("steward.managed-by".to_owned(), "steward".to_owned()),
+                ("steward.spec".to_owned(), o.to_owned()),
+            ])
+        }),
+        ..JobStub::default()
+    }
+}
+
+fn job(ns: &str, id: &str, jmi: u64) -> Value {
+    json!({"ID": id, "Namespace": ns, "JobModifyIndex": jmi, "ModifyIndex": jmi,
+           "Meta": {"steward.managed-by": "steward", "steward.spec": format!("{ns}/{id}")}})
+}
+
+#[test]
+fn facts_of_bodies_are_used_only_at_the_listed_version() {
+    let cache = NomadCache::new();
+    let (triggers, mut rx) = Triggers::new();
+    cache.apply_list(
+        &Event::Restarted(vec![("a/web".into(), stub("a", "web", 10, Some("a/web")))]),
+        &triggers,
+    );
+    assert_eq!(rx.try_recv().unwrap(), "a/web");
+    assert!(matches!(cache.job("a/web"), CachedJob::Listed(_)));
+    assert_eq!(cache.job_state("a/web"), None, "no body seen yet");
+    let mut body = job("a", "web", 10);
+    body["Version"] = json!(3);
+    body["Stable"] = json!(true);
+    body["Meta"]["steward.hash"] = json!("h3");
+    let frame = EventFrame {
+        index: 11,
+        events: vec![NomadEvent {
+            topic: "Job".into(),
+            event_type: "JobRegistered".into(),
+            key: "web".into(),
+            namespace: "a".into(),
+            index: 11,
+            payload: json!({"Job": body}),
+        }],
+    };
+    cache.apply_frame(&frame, &triggers);
+    assert_eq!(rx.try_recv().unwrap(), "a/web", "the owner is queued");
+    let state = cache.job_state("a/web").unwrap();
+    assert_eq!(
+        (state.job_modify_index, state.version, state.stable),
+        (10, Some(3), true)
+    );
+    assert_eq!(cache.version_hash("a/web", 3), Some(Some("h3".to_owned())));
+    assert_eq!(cache.owned(), vec![("a/web".into(), "a/web".into(), false)]);
+    // The list moves on: the facts are stale until a newer body arrives.
+    cache.apply_list(
+        &Event::Applied("a/web".into(), stub("a", "web", 12, Some("a/web"))),
+        &triggers,
+    );
+    assert_eq!(cache.job_state("a/web"), None);
+    // Older facts never replace newer ones.
+    cache.store_body(&Job::from_value(job("a", "web", 12)).unwrap());
+    cache.store_body(&Job::from_value(job("a", "web", 10)).unwrap());
+    assert_eq!(cache.job_state("a/web").unwrap().job_modify_index, 12);
+    cache.apply_list(&Event::Deleted("a/web".into()), &triggers);
+    assert!(matches!(cache.job("a/web"), CachedJob::Absent));
+    assert_eq!(
+        cache.version_hash("a/web", 3),
+        None,
+        "forgotten with the job"
+    );
+}
+
+#[test]
+fn our_registration_shows_until_the_list_catches_up() {
+    let cache = NomadCache::new();
+    let (triggers, _rx) = Triggers::new();
+    cache.apply_list(&Event::Restarted(vec![]), &triggers);
+    let mine = Arc::new(Job::from_value(job("a", "web", 0)).unwrap());
+    cache.record_write("a/web", None, Some(mine));
+    assert!(matches!(cache.job("a/web"), CachedJob::Written(_)));
+    cache.apply_list(
+        &Event::Applied("a/web".into(), stub("a", "web", 5, Some("a/web"))),
+        &triggers,
+    );
+    assert!(matches!(cache.job("a/web"), CachedJob::Listed(_)));
+}
+
+#[test]
+fn deployments_keep_the_newest_per_job() {
+    let cache = NomadCache::new();
+    let (triggers, _rx) = Triggers::new();
+    let dep = |id: &str, create: u64, modify: u64, status: &str| Deployment {
+        id: id.into(),
+        namespace: "a".into(),
+        job_id: "web".into(),
+        create_index: create,
+        modify_index: modify,
+        status: status.into(),
+        ..Deployment::default()
+    };
+    cache.replace_deployments(
+        (1..=6)
+            .map(|i| dep(&format!("d{i}"), i, i, "successful"))
+            .collect(),
+        &triggers,
+    );
+    let got = cache.deployments("a/web");
+    assert_eq!(got.len(), DEPLOYMENTS_PER_JOB);
+    assert_eq!(got[0].id, "d6");
+    cache.upsert_deployment("a/web", dep("d7", 7, 7, "running"));
+    cache.upsert_deployment("a/web", dep("d7", 7, 9, "successful"));
+    cache.upsert_deployment("a/web", dep("d7", 7, 8, "running"));
+    let got = cache.deployments("a/web");
+    assert_eq!(
+        (got[0].id.as_str(), got[0].status.as_str()),
+        ("d7", "successful")
+    );
+}

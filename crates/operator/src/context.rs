@@ -1,0 +1,69 @@
+//! The operator's explicit context: what reconciles, garbage collection and the API
+//! share. It sits below them in the module graph (they import it; it imports none of
+//! them), and `operator.rs` only builds and wires it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use parking_lot::Mutex;
+use prometheus_client::registry::Registry;
+use steward_hashi::{ConsulClient, NomadClient, VaultClient};
+use steward_runtime::{Leadership, Recorder};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::cache::{Caches, Triggers};
+use crate::config::OperatorConfig;
+use crate::guard::GcState;
+use crate::memo::RenderMemo;
+use crate::metrics::Metrics;
+use crate::writer::StatusWriter;
+
+/// The Consul, Nomad and Vault clients the operator talks through (from
+/// `steward-hashi`; build them from the standard environment variables with
+/// `ConsulClient::from_env()` etc.).
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// Consul: KV (specs, statuses, leader lock) and config entries.
+    pub consul: ConsulClient,
+    /// Nomad: jobs and deployments.
+    pub nomad: NomadClient,
+    /// Vault: ACL policies and JWT auth roles.
+    pub vault: VaultClient,
+}
+
+/// Everything reconciles, the collector and the API share: the configuration, the
+/// clients, the caches, the status writer, the triggers, the metrics and events, and
+/// the bounded memos. Below reconcile, gc and the API in the module graph; built by
+/// [`crate::Operator::new`].
+pub(crate) struct OperatorContext {
+    pub(crate) config: OperatorConfig,
+    pub(crate) clients: Clients,
+    pub(crate) caches: Caches,
+    pub(crate) metrics: Metrics,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) recorder: Recorder,
+    pub(crate) writer: StatusWriter,
+    pub(crate) triggers: Triggers,
+    pub(crate) gc: GcState,
+    pub(crate) leadership: watch::Receiver<Leadership>,
+    /// Rendered specs by key (bounded; see `reconcile::render`).
+    pub(crate) renders: Mutex<RenderMemo>,
+    /// When the edge gateway was last seen.
+    pub(crate) gateway_seen: Mutex<Option<Instant>>,
+    /// Reconciles run so far (any result).
+    pub(crate) reconciles: AtomicU64,
+    /// Keys whose spec this process has fully checked against the live objects, with
+    /// the generation checked.
+    pub(crate) verified: Mutex<HashMap<String, u64>>,
+}
+
+impl fmt::Debug for OperatorContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OperatorContext")
+            .field("prefix", &self.config.prefix)
+            .finish_non_exhaustive()
+    }
+}
