@@ -18,7 +18,7 @@ pub mod specs;
 pub mod statuses;
 pub mod vault;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -28,7 +28,7 @@ use steward_render::ObjectKind;
 use steward_render::names::{self, SpecKey};
 use steward_runtime::Leadership;
 use steward_runtime::watcher::{ListSource, Listing};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, watch};
 
 pub use entries::EntryCache;
 pub use nomad::NomadCache;
@@ -310,31 +310,84 @@ impl<S: ListSource> ListSource for Observed<S> {
     }
 }
 
-/// Queues spec keys for reconciliation (cheap to clone).
+/// Keys queued and not yet taken, each once, in the order first queued.
+#[derive(Debug, Default)]
+struct PendingKeys {
+    order: VecDeque<String>,
+    queued: HashSet<String>,
+}
+
+/// Queues spec keys for reconciliation (cheap to clone). A key already waiting is not
+/// queued again: a burst of events about one key (a deployment's every step, a relist)
+/// costs one entry, so the queue between the watches and the controller holds at most
+/// one entry per spec however far the controller is behind.
 #[derive(Debug, Clone)]
 pub struct Triggers {
-    tx: mpsc::UnboundedSender<String>,
+    pending: Arc<Mutex<PendingKeys>>,
+    ready: Arc<Notify>,
     gc: Arc<Notify>,
 }
 
+/// The receiving end of [`Triggers`] (fed to the controller).
+#[derive(Debug)]
+pub struct TriggerQueue {
+    pending: Arc<Mutex<PendingKeys>>,
+    ready: Arc<Notify>,
+}
+
+/// Nothing is queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Empty;
+
+impl TriggerQueue {
+    /// The next queued key, if any.
+    ///
+    /// # Errors
+    /// [`Empty`] when nothing is queued.
+    pub fn try_recv(&mut self) -> Result<String, Empty> {
+        let mut pending = self.pending.lock();
+        let key = pending.order.pop_front().ok_or(Empty)?;
+        pending.queued.remove(&key);
+        Ok(key)
+    }
+
+    /// Waits for the next queued key.
+    pub async fn recv(&mut self) -> String {
+        loop {
+            if let Ok(key) = self.try_recv() {
+                return key;
+            }
+            // A key queued since the check left a permit: no wake-up is lost.
+            self.ready.notified().await;
+        }
+    }
+}
+
 impl Triggers {
-    /// A trigger channel and its receiving end (fed to the controller).
+    /// A trigger queue and its receiving end (fed to the controller).
     #[must_use]
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<String>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    pub fn new() -> (Self, TriggerQueue) {
+        let pending = Arc::new(Mutex::new(PendingKeys::default()));
+        let ready = Arc::new(Notify::new());
         (
             Self {
-                tx,
+                pending: pending.clone(),
+                ready: ready.clone(),
                 gc: Arc::new(Notify::new()),
             },
-            rx,
+            TriggerQueue { pending, ready },
         )
     }
 
-    /// Queues one key.
+    /// Queues one key (unless it is already waiting).
     pub fn key(&self, key: impl Into<String>) {
-        // The receiver lives as long as the controller; after shutdown nothing matters.
-        let _ = self.tx.send(key.into());
+        let key = key.into();
+        let mut pending = self.pending.lock();
+        if pending.queued.insert(key.clone()) {
+            pending.order.push_back(key);
+            drop(pending);
+            self.ready.notify_one();
+        }
     }
 
     /// Queues several keys.
@@ -356,11 +409,51 @@ impl Triggers {
     }
 }
 
+/// A set of names kept as a sorted `Vec`: the indexes below hold one or two names per
+/// entry, and a `BTreeSet` node per entry costs ten times the names (10,000 specs).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SmallSet(Vec<String>);
+
+impl SmallSet {
+    /// Adds `name`; false when it was there.
+    pub fn insert(&mut self, name: String) -> bool {
+        match self.0.binary_search(&name) {
+            Ok(_) => false,
+            Err(at) => {
+                self.0.insert(at, name);
+                true
+            }
+        }
+    }
+
+    /// Removes `name`; false when it was not there.
+    pub fn remove(&mut self, name: &str) -> bool {
+        match self.0.binary_search_by(|n| n.as_str().cmp(name)) {
+            Ok(at) => {
+                self.0.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// No names.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The names, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &String> {
+        self.0.iter()
+    }
+}
+
 /// Object names → the spec keys that would give their objects those names, so that a
 /// change of an object nobody owns (a hand-made clash) still reaches the spec it blocks.
 #[derive(Debug, Default)]
 pub struct NameIndex {
-    map: RwLock<HashMap<String, BTreeSet<String>>>,
+    map: RwLock<HashMap<String, SmallSet>>,
 }
 
 impl NameIndex {

@@ -13,7 +13,6 @@ use steward_runtime::backoff::BackoffConfig;
 use steward_runtime::leader::{ConsulLock, LeaderConfig, LeaderElector};
 use steward_runtime::watcher::WatcherConfig;
 use steward_runtime::{Action, Context, Controller, ControllerConfig, QueueConfig, Recorder};
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -33,7 +32,7 @@ struct RunParts {
     elector: LeaderElector<ConsulLock>,
     lock: Arc<ConsulLock>,
     controller: Controller<String>,
-    trigger_rx: mpsc::UnboundedReceiver<String>,
+    trigger_rx: crate::cache::TriggerQueue,
     writer_task: WriterTask,
 }
 
@@ -238,7 +237,8 @@ impl Operator {
         let specs = s.caches.specs.clone();
         let ctx = Arc::new(Context::with_recorder(s.clone(), s.recorder.clone()));
         let triggers = futures::stream::unfold(trigger_rx, |mut rx| async move {
-            rx.recv().await.map(|k| (k, rx))
+            let key = rx.recv().await;
+            Some((key, rx))
         });
         let controller = controller
             .with_leadership(s.leadership.clone())

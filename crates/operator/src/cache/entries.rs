@@ -6,7 +6,7 @@
 //! owned content), never the body: a reconcile whose desired entry has the same digest
 //! knows it is in sync; any other reads the body.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +20,7 @@ use serde_json::value::RawValue;
 use steward_hashi::{ConsulClient, QueryOptions};
 use steward_runtime::watcher::{Event, ListSource, Listing, ListingEntry, WatcherConfig, watcher};
 
-use super::{Health, NameIndex, Observed, Triggers};
+use super::{Health, NameIndex, Observed, SmallSet, Triggers};
 use crate::plan::owner_of_body;
 
 /// What we wrote and the `ModifyIndex` the write was based on.
@@ -218,7 +218,7 @@ fn modify_index(entry: &Value) -> u64 {
 pub struct EntryCache {
     kind: &'static str,
     map: RwLock<HashMap<String, EntryFacts>>,
-    owners: RwLock<HashMap<String, BTreeSet<String>>>,
+    owners: RwLock<HashMap<String, SmallSet>>,
     overlay: Mutex<HashMap<String, Overlay>>,
     health: Arc<Health>,
 }
@@ -356,7 +356,7 @@ impl EntryCache {
         match event {
             Event::Restarted(all) => {
                 let map: HashMap<String, EntryFacts> = all.iter().cloned().collect();
-                let mut owners: HashMap<String, BTreeSet<String>> = HashMap::new();
+                let mut owners: HashMap<String, SmallSet> = HashMap::new();
                 for (n, f) in &map {
                     if let Some(k) = &f.owner {
                         owners.entry(k.clone()).or_default().insert(n.clone());

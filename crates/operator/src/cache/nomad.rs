@@ -35,6 +35,9 @@ use super::{Health, Observed, Triggers};
 /// Deployments kept per job (newest first).
 const DEPLOYMENTS_PER_JOB: usize = 4;
 
+/// `(version, steward.hash)` of one job's newest versions, sorted by version.
+type VersionHashes = Vec<(u64, Option<String>)>;
+
 /// Job versions whose `steward.hash` is remembered per job (the newest).
 const VERSIONS_PER_JOB: usize = 8;
 
@@ -220,7 +223,7 @@ pub struct NomadCache {
     overlay: Mutex<HashMap<String, Overlay>>,
     deployments: RwLock<HashMap<String, Vec<Arc<Deployment>>>>,
     /// `steward.hash` by job version, the newest [`VERSIONS_PER_JOB`] per job.
-    versions: Mutex<HashMap<String, BTreeMap<u64, Option<String>>>>,
+    versions: Mutex<HashMap<String, VersionHashes>>,
     namespaces: Mutex<Option<BTreeSet<String>>>,
     jobs_health: Arc<Health>,
     deployments_health: Arc<Health>,
@@ -355,7 +358,11 @@ impl NomadCache {
     /// that version has no hash).
     #[must_use]
     pub fn version_hash(&self, key: &str, version: u64) -> Option<Option<String>> {
-        self.versions.lock().get(key)?.get(&version).cloned()
+        let all = self.versions.lock();
+        let job = all.get(key)?;
+        job.iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, hash)| hash.clone())
     }
 
     /// Remembers the hashes of job versions (versions never change).
@@ -373,10 +380,13 @@ impl NomadCache {
     pub fn store_version_hash(&self, key: &str, version: u64, hash: Option<String>) {
         let mut all = self.versions.lock();
         let job = all.entry(key.to_owned()).or_default();
-        job.insert(version, hash);
+        match job.binary_search_by_key(&version, |(v, _)| *v) {
+            Ok(at) => job[at].1 = hash,
+            Err(at) => job.insert(at, (version, hash)),
+        }
         // Only recent versions are ever compared (the deployments kept per job).
-        while job.len() > VERSIONS_PER_JOB {
-            job.pop_first();
+        if job.len() > VERSIONS_PER_JOB {
+            job.remove(0);
         }
     }
 

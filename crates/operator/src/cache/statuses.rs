@@ -127,6 +127,29 @@ impl StatusCache {
             .collect()
     }
 
+    /// The stored form of `pair`, taking our own written document when the pair is that
+    /// very write (no second parse, no second copy), and forgetting the written copy once
+    /// the watch has caught up with it.
+    fn seen(&self, key: &str, pair: &KvPair) -> StoredStatus {
+        let mut written = self.written.lock();
+        if let Some((index, doc)) = written.get(key)
+            && *index > 0
+            && pair.modify_index >= *index
+        {
+            let ours = (pair.modify_index == *index).then(|| doc.clone()).flatten();
+            written.remove(key);
+            if let Some(doc) = ours {
+                return StoredStatus {
+                    modify_index: pair.modify_index,
+                    raw: None,
+                    doc: Some(doc),
+                };
+            }
+        }
+        drop(written);
+        Self::stored_status(pair)
+    }
+
     fn stored_status(pair: &KvPair) -> StoredStatus {
         let doc = serde_json::from_slice::<StatusDoc>(&pair.value)
             .ok()
@@ -168,7 +191,7 @@ impl StatusCache {
             .filter(|pair| in_shard(shard, &pair.key))
             .filter_map(|pair| {
                 let key = pair.key.strip_prefix(prefix)?;
-                Some((key.to_owned(), Arc::new(Self::stored_status(pair))))
+                Some((key.to_owned(), Arc::new(self.seen(key, pair))))
             })
             .collect();
         let gone: Vec<String> = {
@@ -191,9 +214,8 @@ impl StatusCache {
     /// One document created or changed.
     pub fn applied(&self, prefix: &str, pair: &KvPair) {
         if let Some(key) = pair.key.strip_prefix(prefix) {
-            self.map
-                .write()
-                .insert(key.to_owned(), Arc::new(Self::stored_status(pair)));
+            let stored = Arc::new(self.seen(key, pair));
+            self.map.write().insert(key.to_owned(), stored);
         }
     }
 
@@ -321,6 +343,31 @@ mod tests {
         assert_eq!(rx.try_recv().unwrap(), "a/b");
         assert!(cache.stored("a/b").is_none());
         assert!(cache.stored("_gc").is_some());
+    }
+
+    #[test]
+    fn the_watch_showing_our_own_write_keeps_one_copy_of_it() {
+        let cache = StatusCache::new();
+        let (triggers, _rx) = Triggers::new();
+        let p = "steward/status/";
+        let ours = Arc::new(doc(2));
+        cache.record_written("a/b", 40, Some(ours.clone()));
+        cache.listed(
+            p,
+            "steward/status/a/",
+            &[pair("steward/status/a/b", 40, &doc(2))],
+            &triggers,
+        );
+        let stored = cache.stored("a/b").unwrap();
+        assert!(
+            Arc::ptr_eq(stored.doc.as_ref().unwrap(), &ours),
+            "no second copy"
+        );
+        assert!(
+            cache.written.lock().is_empty(),
+            "the written copy is forgotten"
+        );
+        assert_eq!(cache.current("a/b").unwrap().observed_generation, 2);
     }
 
     #[test]
