@@ -198,11 +198,19 @@ pub(crate) async fn pass(shared: &OperatorContext, fence: Option<&Fence>) -> Pas
     // Objects of a kind whose cache is not synced and fresh are neither counted nor
     // deleted (positive knowledge only); the other kinds are still collected.
     let (kinds, unknown) = shared.caches.gc_kinds();
-    if !unknown.is_empty() {
-        tracing::info!(
+    let changed = {
+        let mut last = shared.gc.skipped_kinds.lock();
+        let changed = *last != unknown;
+        last.clone_from(&unknown);
+        changed
+    };
+    if changed && !unknown.is_empty() {
+        tracing::warn!(
             skipped = %unknown.iter().map(ObjectKind::as_str).collect::<Vec<_>>().join(", "),
-            "garbage collection leaves these kinds alone: their caches are not synced and fresh"
+            "garbage collection leaves these kinds alone until their caches are synced and fresh"
         );
+    } else if changed {
+        tracing::info!("garbage collection covers every kind again");
     }
     let Some(owned) = inventory(shared, &kinds).await else {
         tracing::info!("garbage collection skipped: a Vault object could not be read");

@@ -130,6 +130,9 @@ pub struct GcState {
     /// The GC status document as this leadership term last wrote it (`Some(None)` =
     /// deleted); `None` = not written in this term.
     pub(crate) written: Mutex<Option<Option<Vec<u8>>>>,
+    /// The kinds the last pass left alone (their caches not synced and fresh), so that
+    /// the log says it when it changes, not on every pass.
+    pub(crate) skipped_kinds: Mutex<Vec<ObjectKind>>,
 }
 
 impl GcState {
