@@ -25,6 +25,7 @@ use futures::StreamExt as _;
 use parking_lot::Mutex;
 use steward_hashi::consul::KvPair;
 use steward_hashi::{ConsulClient, QueryOptions};
+use steward_runtime::sources::ConsulKvSource;
 use steward_runtime::watcher::{Event, ListSource, Listing, ListingEntry, WatcherConfig, watcher};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -85,39 +86,6 @@ impl ListSource for ShardListSource {
                 .value
                 .into_iter()
                 .map(|k| ListingEntry::new(k, 0, ()))
-                .collect(),
-        })
-    }
-}
-
-/// `GET /v1/kv/<shard>?recurse`, blocking.
-#[derive(Clone, Debug)]
-struct ShardSource {
-    client: ConsulClient,
-    shard: String,
-    wait: Duration,
-}
-
-impl ListSource for ShardSource {
-    type Key = String;
-    type Item = KvPair;
-    type Error = steward_hashi::Error;
-
-    async fn list(&mut self, min_index: u64) -> Result<Listing<String, KvPair>, Self::Error> {
-        let r = self
-            .client
-            .kv_list(&self.shard, &QueryOptions::blocking(min_index, self.wait))
-            .await?;
-        let shard = &self.shard;
-        Ok(Listing {
-            index: r.meta.index,
-            known_leader: r.meta.known_leader,
-            // A direct key `<prefix>foo` is listed as a prefix: `foobar` is another shard.
-            entries: r
-                .value
-                .into_iter()
-                .filter(|pair| in_shard(shard, &pair.key))
-                .map(|pair| ListingEntry::new(pair.key.clone(), pair.modify_index, pair))
                 .collect(),
         })
     }
@@ -257,11 +225,9 @@ impl ShardedKv {
         sink: Arc<S>,
         listed: mpsc::UnboundedSender<String>,
     ) {
-        let source = ShardSource {
-            client,
-            shard: shard.clone(),
-            wait: config.wait,
-        };
+        // A direct key `<prefix>foo` is listed as a prefix: `foobar` belongs to another
+        // shard, so every event is filtered to this shard.
+        let source = ConsulKvSource::new(client, shard.clone()).wait(config.wait);
         // Each shard's own freshness; its failures reach the shared health (and so the
         // log, `/readyz` and the metrics) as well.
         let own = Arc::new(Health::new(self.health.name()).quiet());
@@ -273,13 +239,19 @@ impl ShardedKv {
         while let Some(event) = events.next().await {
             match event {
                 Event::Restarted(all) => {
-                    sink.listed(&shard, all.into_iter().map(|(_, pair)| pair).collect());
+                    let pairs = all
+                        .into_iter()
+                        .map(|(_, pair)| pair)
+                        .filter(|pair| in_shard(&shard, &pair.key))
+                        .collect();
+                    sink.listed(&shard, pairs);
                     own.mark_synced();
                     // The receiver lives as long as the folder loop that owns this task.
                     let _ = listed.send(shard.clone());
                 }
-                Event::Applied(_, pair) => sink.applied(pair),
-                Event::Deleted(key) => sink.deleted(&key),
+                Event::Applied(_, pair) if in_shard(&shard, &pair.key) => sink.applied(pair),
+                Event::Deleted(key) if in_shard(&shard, &key) => sink.deleted(&key),
+                Event::Applied(..) | Event::Deleted(_) => {}
                 Event::Error(error) => {
                     self.stale.lock().insert(shard.clone());
                     self.health
