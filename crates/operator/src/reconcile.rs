@@ -257,6 +257,7 @@ async fn run(
     };
     let (live, pending) = match gather(shared, &spec_key, &desired, trust).await? {
         Gathered::Live(live, pending) => (live, pending),
+        Gathered::WaitForWatch => return Ok(Action::requeue(SHORT_REQUEUE)),
         // A cache still on its first listing: look again shortly, quietly (its sync
         // queues every spec anyway).
         Gathered::Waiting(waiting) if waiting.iter().all(|w| w.error.is_none()) => {
@@ -443,8 +444,11 @@ async fn run(
     let order = desired.objects();
     results.sort_by_key(|(o, _, _)| order.iter().position(|x| x == o).unwrap_or(usize::MAX));
 
+    // Right after our own registration nothing is known of its rollout yet: the last
+    // status's availability does not carry over to it.
+    let unseen_write = matches!(caches.nomad.job(&jkey), CachedJob::Written(_));
     let job_state = match caches.nomad.job(&jkey) {
-        CachedJob::Written(j) => Some(JobState::of(&j)),
+        CachedJob::Written(w) => Some(w.state),
         _ => caches.nomad.job_state(&jkey).or_else(|| {
             live.job
                 .as_deref()
@@ -463,7 +467,7 @@ async fn run(
         job_state,
         &caches.nomad.deployments(&jkey),
         batch,
-        previous,
+        previous.filter(|_| !unseen_write),
     );
     let input = base(
         Verdict::Applied {

@@ -92,6 +92,16 @@ pub fn config_entry_digest(entry: &Value) -> u64 {
     u64::from_be_bytes(first)
 }
 
+/// A digest of any JSON value's canonical form (keys sorted): equal values, equal
+/// digests. Caches keep it for what they wrote instead of the body.
+#[must_use]
+pub fn value_digest(value: &Value) -> u64 {
+    let digest = Sha256::digest(canonical_json(value).as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
 /// `value` without Go zero values (`null`, `""`, `0`, `false`, empty lists and maps),
 /// recursively; `None` when nothing is left.
 fn without_zero_values(value: &Value) -> Option<Value> {

@@ -29,5 +29,5 @@ pub use context::{GatewayRef, RenderContext};
 pub use desired::{ConfigEntry, Desired, NomadJob, ObjectKind, ObjectRef, VaultPolicy, VaultRole};
 pub use diff::{FieldChange, diff_config_entry, diff_job, diff_policy, diff_role};
 pub use error::{Error, Result};
-pub use hash::{config_entry_digest, spec_hash};
+pub use hash::{config_entry_digest, spec_hash, value_digest};
 pub use render::render;

@@ -28,8 +28,8 @@ use crate::plan::owner_of_body;
 struct Overlay {
     /// `ModifyIndex` of the entry we replaced (0 = it did not exist).
     base: u64,
-    /// What we wrote (`None` = we deleted it).
-    body: Option<Arc<Value>>,
+    /// The digest of what we wrote (`None` = we deleted it).
+    body: Option<u64>,
 }
 
 /// What the cache keeps of a live entry.
@@ -60,9 +60,10 @@ impl EntryFacts {
 pub enum Cached {
     /// The watch's facts of it.
     Entry(EntryFacts),
-    /// We wrote it and the watch has not caught up: the body we wrote (its index is not
+    /// We wrote it and the watch has not caught up: the
+    /// [`steward_render::config_entry_digest`] of the body we wrote (its index is not
     /// known yet, so no CAS write can be based on it).
-    Written(Arc<Value>),
+    Written(u64),
     /// Absent.
     Absent,
 }
@@ -257,7 +258,7 @@ impl EntryCache {
             let seen_index = cached.as_ref().map_or(0, |f| f.modify_index);
             if seen_index == o.base {
                 return match &o.body {
-                    Some(b) => Cached::Written(b.clone()),
+                    Some(digest) => Cached::Written(*digest),
                     None => Cached::Absent,
                 };
             }
@@ -299,13 +300,14 @@ impl EntryCache {
             .collect()
     }
 
-    /// Records our successful write of `name`, based on `base` (0 = created).
-    pub fn record_write(&self, name: &str, base: u64, body: Option<Value>) {
+    /// Records our successful write of `name` (`body`; `None` = deleted), based on
+    /// `base` (0 = created). Only its digest is kept.
+    pub fn record_write(&self, name: &str, base: u64, body: Option<&Value>) {
         self.overlay.lock().insert(
             name.to_owned(),
             Overlay {
                 base,
-                body: body.map(Arc::new),
+                body: body.map(steward_render::config_entry_digest),
             },
         );
     }
@@ -503,7 +505,7 @@ mod tests {
         let (triggers, _rx) = Triggers::new();
         let names = NameIndex::default();
         cache.apply(&Event::Restarted(vec![]), &triggers, &names);
-        cache.record_write("web", 0, Some(entry("web", Some("a/web"), 0)));
+        cache.record_write("web", 0, Some(&entry("web", Some("a/web"), 0)));
         assert!(matches!(cache.get("web"), Cached::Written(_)));
         cache.apply(
             &Event::Applied("web".into(), facts(&entry("web", Some("a/web"), 9))),

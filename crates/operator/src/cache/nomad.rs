@@ -201,7 +201,16 @@ struct Overlay {
     /// `JobModifyIndex` of the job we replaced (`None` = it did not exist).
     base: Option<u64>,
     /// What we wrote (`None` = we purged it).
-    job: Option<Arc<Job>>,
+    job: Option<WrittenJob>,
+}
+
+/// What is kept of a job we registered until the list shows it: not the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrittenJob {
+    /// The job as the register answer left it (its new `JobModifyIndex`).
+    pub state: JobState,
+    /// [`steward_render::value_digest`] of the `Job` object we sent.
+    pub digest: u64,
 }
 
 /// A job as the cache knows it.
@@ -209,8 +218,8 @@ struct Overlay {
 pub enum CachedJob {
     /// Not listed.
     Absent,
-    /// We registered it and the list has not caught up: the job we sent.
-    Written(Arc<Job>),
+    /// We registered it and the list has not caught up.
+    Written(WrittenJob),
     /// Listed: read the body when it is needed.
     Listed(Arc<JobStub>),
 }
@@ -282,7 +291,7 @@ impl NomadCache {
             if let Some(o) = overlay.get(key) {
                 if stub.as_ref().map(|s| s.job_modify_index) == o.base {
                     return match &o.job {
-                        Some(j) => CachedJob::Written(j.clone()),
+                        Some(j) => CachedJob::Written(*j),
                         None => CachedJob::Absent,
                     };
                 }
@@ -323,7 +332,7 @@ impl NomadCache {
 
     /// Records our registration (`base` = the replaced `JobModifyIndex`, `None` when
     /// created) or purge (`job` = `None`).
-    pub fn record_write(&self, key: &str, base: Option<u64>, job: Option<Arc<Job>>) {
+    pub fn record_write(&self, key: &str, base: Option<u64>, job: Option<WrittenJob>) {
         self.overlay
             .lock()
             .insert(key.to_owned(), Overlay { base, job });

@@ -3,11 +3,10 @@
 //! with typed errors ([`ReconcileError::is_retryable`]).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use steward_hashi::nomad::{Job, RegisterOptions};
+use steward_hashi::nomad::RegisterOptions;
 use steward_hashi::vault::jwt::JwtRole;
 use steward_hashi::{Idempotency, QueryOptions, RequestSpec, WriteOptions};
 use steward_render::ObjectRef;
@@ -15,10 +14,11 @@ use steward_render::names::{self, SpecKey};
 use tokio::time::Instant;
 
 use super::{ReconcileError, api, describe, summarise};
-use crate::cache::nomad::job_key;
+use crate::cache::nomad::{WrittenJob, job_key};
 use crate::cache::vault::read_role;
 use crate::context::OperatorContext;
 use crate::plan::{Live, Step, StepKind, WriteOp, owner_of_body};
+use crate::rollout::JobState;
 use crate::status::ObjectState;
 
 /// How long a confirmed edge gateway is trusted before it is read again.
@@ -78,7 +78,7 @@ pub(crate) async fn execute(
                 return Err(ReconcileError::CasLost { object });
             }
             if let Some(cache) = c.entries(kind) {
-                cache.record_write(name, *cas, Some(body.clone()));
+                cache.record_write(name, *cas, Some(body));
             }
             Ok(created_or_updated(*cas != 0).into())
         }
@@ -140,11 +140,16 @@ pub(crate) async fn execute(
                     return Err(ReconcileError::Api { object, source: e });
                 }
             };
-            let written = Job::from_value(job.clone()).ok().map(|mut j| {
-                j.view.job_modify_index = response.job_modify_index;
-                Arc::new(j)
-            });
-            c.nomad.record_write(&jkey, base, written);
+            let written = WrittenJob {
+                state: JobState {
+                    job_modify_index: response.job_modify_index,
+                    version: None,
+                    stable: false,
+                    stop: false,
+                },
+                digest: steward_render::value_digest(job),
+            };
+            c.nomad.record_write(&jkey, base, Some(written));
             Ok(Applied {
                 state: created_or_updated(!*create),
                 job_modify_index: Some(response.job_modify_index),

@@ -59,6 +59,9 @@ pub(crate) async fn describe_spec(shared: &OperatorContext, key: &str) -> Option
                     .collect::<Vec<_>>(),
             })
         }
+        Ok(Gathered::WaitForWatch) => {
+            json!({"error": "a write of this spec's objects is not shown by the watches yet"})
+        }
         Ok(Gathered::Waiting(waiting)) => json!({
             "error": "caches this spec needs have not synced",
             "waitingFor": waiting

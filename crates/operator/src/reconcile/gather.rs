@@ -79,6 +79,9 @@ pub(crate) enum Gathered {
     /// A cache of a kind the spec renders has not synced: nothing can be decided for
     /// this spec yet (specs that need no such object go on).
     Waiting(Vec<Unsynced>),
+    /// One of our writes the watch has not shown yet differs from what the spec wants
+    /// now: its index is unknown, so no check-and-set write can follow it yet.
+    WaitForWatch,
 }
 
 /// The caches `desired` needs that have not synced. Only the kinds the spec renders
@@ -128,26 +131,34 @@ pub(crate) async fn gather(
         desired.service_defaults.is_some(),
     ) {
         let sd = names::service_defaults(key);
-        live.service_defaults = read_entry(
+        let Ok(read) = read_entry(
             shared,
             object(ObjectKind::ServiceDefaults, &sd),
             desired.service_defaults.as_ref().map(|e| &e.body),
             &mut pending,
         )
-        .await?;
+        .await?
+        else {
+            return Ok(Gathered::WaitForWatch);
+        };
+        live.service_defaults = read;
     }
     if usable(
         ObjectKind::ServiceIntentions,
         desired.service_intentions.is_some(),
     ) {
         let si = names::service_intentions(key);
-        live.service_intentions = read_entry(
+        let Ok(read) = read_entry(
             shared,
             object(ObjectKind::ServiceIntentions, &si),
             desired.service_intentions.as_ref().map(|e| &e.body),
             &mut pending,
         )
-        .await?;
+        .await?
+        else {
+            return Ok(Gathered::WaitForWatch);
+        };
+        live.service_intentions = read;
     }
     let mut routes: BTreeSet<String> = desired.http_routes.iter().map(|r| r.name.clone()).collect();
     if c.http_routes.health().is_synced() {
@@ -159,13 +170,16 @@ pub(crate) async fn gather(
             .iter()
             .find(|r| r.name == name)
             .map(|r| &r.body);
-        let read = read_entry(
+        let Ok(read) = read_entry(
             shared,
             object(ObjectKind::HttpRoute, &name),
             wanted,
             &mut pending,
         )
-        .await?;
+        .await?
+        else {
+            return Ok(Gathered::WaitForWatch);
+        };
         if let Some(l) = read {
             live.http_routes.insert(name, l);
         }
@@ -182,9 +196,13 @@ pub(crate) async fn gather(
     };
     match cached {
         CachedJob::Absent => {}
-        CachedJob::Written(j) => {
+        CachedJob::Written(w) => {
             pending.insert(object(ObjectKind::NomadJob, &id));
-            live.job = Some(j);
+            if steward_render::value_digest(&desired.nomad_job.job) != w.digest {
+                return Ok(Gathered::WaitForWatch);
+            }
+            // What we registered is what the spec wants.
+            live.job_verified = Some(w.state.job_modify_index);
         }
         CachedJob::Listed(stub)
             if !stub.stop
@@ -258,15 +276,18 @@ pub(crate) async fn gather(
 
 /// The live entry `object`: from a fresh cache when its digest equals the desired
 /// body's (then the desired body stands for it: in sync, nothing to read), else read.
+/// One of our writes is not shown by the watch yet and differs from the spec now.
+pub(crate) struct WaitForWatch;
+
 async fn read_entry(
     shared: &OperatorContext,
     object: ObjectRef,
     desired: Option<&Value>,
     pending: &mut BTreeSet<ObjectRef>,
-) -> Result<Option<LiveEntry>, ReconcileError> {
+) -> Result<Result<Option<LiveEntry>, WaitForWatch>, ReconcileError> {
     let kind = object.kind;
     let Some(cache) = shared.caches.entries(kind.as_str()) else {
-        return Ok(None);
+        return Ok(Ok(None));
     };
     if cache.health().is_fresh() {
         match cache.get(&object.name) {
@@ -274,21 +295,28 @@ async fn read_entry(
                 if let Some(body) =
                     desired.filter(|d| steward_render::config_entry_digest(d) == facts.digest)
                 {
-                    return Ok(Some(LiveEntry {
+                    return Ok(Ok(Some(LiveEntry {
                         body: Arc::new(body.clone()),
                         modify_index: facts.modify_index,
-                    }));
+                    })));
                 }
                 // Differs (or is not ours to want): the diff needs the body.
             }
-            Cached::Written(body) => {
+            Cached::Written(digest) => {
                 pending.insert(object);
-                return Ok(Some(LiveEntry {
-                    body,
-                    modify_index: 0,
-                }));
+                // What we wrote is what the spec wants, or the index we would need for
+                // another write is not known yet.
+                return Ok(desired
+                    .filter(|d| steward_render::config_entry_digest(d) == digest)
+                    .map(|body| {
+                        Some(LiveEntry {
+                            body: Arc::new(body.clone()),
+                            modify_index: 0,
+                        })
+                    })
+                    .ok_or(WaitForWatch));
             }
-            Cached::Absent => return Ok(None),
+            Cached::Absent => return Ok(Ok(None)),
         }
     }
     let r = shared
@@ -297,13 +325,13 @@ async fn read_entry(
         .config_get_raw(kind.as_str(), &object.name, &QueryOptions::new())
         .await
         .map_err(api(format!("{kind} {}", object.name)))?;
-    Ok(r.value.map(|body| LiveEntry {
+    Ok(Ok(r.value.map(|body| LiveEntry {
         modify_index: body
             .get("ModifyIndex")
             .and_then(Value::as_u64)
             .unwrap_or_default(),
         body: Arc::new(body),
-    }))
+    })))
 }
 
 #[cfg(test)]

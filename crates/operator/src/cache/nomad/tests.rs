@@ -87,9 +87,17 @@ fn our_registration_shows_until_the_list_catches_up() {
     let cache = NomadCache::new();
     let (triggers, _rx) = Triggers::new();
     cache.apply_list(&Event::Restarted(vec![]), &triggers);
-    let mine = Arc::new(Job::from_value(job("a", "web", 0)).unwrap());
+    let mine = WrittenJob {
+        state: JobState {
+            job_modify_index: 5,
+            version: None,
+            stable: false,
+            stop: false,
+        },
+        digest: steward_render::value_digest(&job("a", "web", 0)),
+    };
     cache.record_write("a/web", None, Some(mine));
-    assert!(matches!(cache.job("a/web"), CachedJob::Written(_)));
+    assert!(matches!(cache.job("a/web"), CachedJob::Written(w) if w == mine));
     cache.apply_list(
         &Event::Applied("a/web".into(), stub("a", "web", 5, Some("a/web"))),
         &triggers,
