@@ -152,7 +152,13 @@ where
                 Err(e) => {
                     let delay = st.backoff.failure();
                     let failures = st.backoff.attempts();
-                    tracing::debug!(error = %e, ?delay, failures, "watch read failed");
+                    // A read that keeps failing must be seen: at WARN on the 3rd failure
+                    // in a row, then every time the count doubles.
+                    if failures >= 3 && (failures == 3 || failures.is_power_of_two()) {
+                        tracing::warn!(error = %e, ?delay, failures, "watch read keeps failing");
+                    } else {
+                        tracing::debug!(error = %e, ?delay, failures, "watch read failed");
+                    }
                     st.sleep_before_next = Some(delay);
                     return Some((Err(e), st));
                 }

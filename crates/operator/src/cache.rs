@@ -579,18 +579,6 @@ impl Caches {
         ]
     }
 
-    /// Every cache has listed once.
-    #[must_use]
-    pub fn all_synced(&self) -> bool {
-        self.health().iter().all(|h| h.is_synced())
-    }
-
-    /// Every cache is synced and fresh.
-    #[must_use]
-    pub fn all_fresh(&self) -> bool {
-        self.health().iter().all(|h| h.is_fresh())
-    }
-
     /// Ready to serve (`/readyz`): the specs and statuses have listed, and every other
     /// cache has either listed or is failing with a known reason (reported as degraded:
     /// the specs that need it are held, the others reconcile). Not ready while a cache

@@ -446,8 +446,9 @@ async fn run(
 
     // Right after our own registration nothing is known of its rollout yet: the last
     // status's availability does not carry over to it.
-    let unseen_write = matches!(caches.nomad.job(&jkey), CachedJob::Written(_));
-    let job_state = match caches.nomad.job(&jkey) {
+    let cached_job = caches.nomad.job(&jkey);
+    let unseen_write = matches!(cached_job, CachedJob::Written(_));
+    let job_state = match cached_job {
         CachedJob::Written(w) => Some(w.state),
         _ => caches.nomad.job_state(&jkey).or_else(|| {
             live.job

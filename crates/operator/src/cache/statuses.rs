@@ -9,7 +9,6 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 use steward_hashi::ConsulClient;
 use steward_hashi::consul::KvPair;
-use steward_runtime::watcher::Event;
 
 use super::kv_shards::{ShardSink, ShardedKv, ShardedKvConfig, in_shard};
 use super::{Health, Triggers};
@@ -168,21 +167,6 @@ impl StatusCache {
         }
     }
 
-    /// Applies one watcher event. Only deletions queue the key (a status someone
-    /// removed is written again); our own writes must not trigger reconciles.
-    pub fn apply(&self, prefix: &str, event: &Event<String, KvPair>, triggers: &Triggers) {
-        match event {
-            Event::Restarted(all) => {
-                let pairs: Vec<KvPair> = all.iter().map(|(_, pair)| pair.clone()).collect();
-                self.listed(prefix, prefix, &pairs, triggers);
-                self.health.mark_synced();
-            }
-            Event::Applied(_, pair) => self.applied(prefix, pair),
-            Event::Deleted(k) => self.deleted(prefix, k, triggers),
-            Event::Error(_) => {}
-        }
-    }
-
     /// One shard's complete listing (see [`super::kv_shards`]): replaces the documents
     /// of that shard; a document that is gone counts as deleted.
     pub fn listed(&self, prefix: &str, shard: &str, pairs: &[KvPair], triggers: &Triggers) {
@@ -211,7 +195,8 @@ impl StatusCache {
         }
     }
 
-    /// One document created or changed.
+    /// One document created or changed. It queues nothing: status changes are mostly our
+    /// own writes, and they must not trigger reconciles (only deletions do).
     pub fn applied(&self, prefix: &str, pair: &KvPair) {
         if let Some(key) = pair.key.strip_prefix(prefix) {
             let stored = Arc::new(self.seen(key, pair));
@@ -375,36 +360,27 @@ mod tests {
         let cache = StatusCache::new();
         let (triggers, mut rx) = Triggers::new();
         let p = "steward/status/";
-        cache.apply(
+        cache.listed(
             p,
-            &Event::Restarted(vec![(
-                "steward/status/a/b".into(),
-                pair("steward/status/a/b", 10, &doc(1)),
-            )]),
+            "steward/status/a/",
+            &[pair("steward/status/a/b", 10, &doc(1))],
             &triggers,
         );
         assert_eq!(cache.current("a/b").unwrap().observed_generation, 1);
         cache.record_written("a/b", 20, Some(Arc::new(doc(2))));
         assert_eq!(cache.current("a/b").unwrap().observed_generation, 2);
         // The watch sees someone's newer write: it wins.
-        cache.apply(
-            p,
-            &Event::Applied(
-                "steward/status/a/b".into(),
-                pair("steward/status/a/b", 25, &doc(3)),
-            ),
-            &triggers,
-        );
+        cache.applied(p, &pair("steward/status/a/b", 25, &doc(3)));
         assert_eq!(cache.current("a/b").unwrap().observed_generation, 3);
         assert!(rx.try_recv().is_err(), "writes do not trigger reconciles");
         // A deletion by someone else queues the key and forgets our copy.
         cache.record_written("a/b", 30, Some(Arc::new(doc(4))));
-        cache.apply(p, &Event::Deleted("steward/status/a/b".into()), &triggers);
+        cache.deleted(p, "steward/status/a/b", &triggers);
         assert_eq!(rx.try_recv().unwrap(), "a/b");
         assert!(cache.current("a/b").is_none());
         // Our own deletion does not.
         cache.record_written("x/y", 0, None);
-        cache.apply(p, &Event::Deleted("steward/status/x/y".into()), &triggers);
+        cache.deleted(p, "steward/status/x/y", &triggers);
         assert!(rx.try_recv().is_err());
     }
 }

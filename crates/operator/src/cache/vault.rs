@@ -337,7 +337,13 @@ impl VaultCache {
             if tick > 0 {
                 for (kind, name) in self.next_checks(checks_per_poll) {
                     if let Err(error) = self.check(&client, &mount, kind, &name, &triggers).await {
-                        tracing::debug!(%error, %name, "vault content check failed");
+                        // A failed read: the cache may be stale until the next success
+                        // (`Health` logs it at WARN, rate-limited, and `/readyz` shows it).
+                        let health = match kind {
+                            VaultKind::Policy => &self.policies_health,
+                            VaultKind::Role => &self.roles_health,
+                        };
+                        health.failed(&format!("{name}: {error}"));
                     }
                 }
             }
