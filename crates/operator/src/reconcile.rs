@@ -1,6 +1,16 @@
 //! `reconcile(key)`: level-triggered, reads the whole truth for the key each time and
 //! moves it one idempotent step toward the spec.
 //!
+//! [`run`] is four stages: **gather** (`observe`: caches, rendering, live objects; I/O),
+//! **decide** ([`decide::decide`]: pure, from the facts and the clock to an
+//! [`decide::Outcome`]: the ordered writes, the status, the requeue; it may name a rare
+//! read it needs first, which `perform` does), **execute** (`apply_writes`, through the
+//! one executor [`execute`]; I/O) and **summarise** ([`outcome::summarise_applied`]:
+//! pure, the writes' results into the status, which `write_status` writes when it
+//! changed).
+//!
+//! What a pass does, in order:
+//!
 //! 1. The spec cache must be synced; a missing key is left to garbage collection.
 //! 2. Load and validate (guardrails included); the KV key must equal
 //!    `metadata.namespace/metadata.name`. Invalid → status `Invalid`, no writes.
@@ -23,6 +33,7 @@
 //! 9. The status is written through the batching, fenced status writer when it changed.
 
 mod apply;
+mod decide;
 mod describe;
 mod gather;
 mod outcome;
@@ -30,11 +41,9 @@ mod render;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
 use steward_hashi::QueryOptions;
-use steward_hashi::nomad::Job;
 use steward_render::names::{self, SpecKey};
 use steward_render::{ObjectKind, ObjectRef};
 use steward_runtime::{Action, Context, EventType, Lease};
@@ -43,31 +52,24 @@ use tokio::time::Instant;
 use crate::cache::nomad::{CachedJob, job_key};
 use crate::context::OperatorContext;
 use crate::plan::{self, Step, StepKind, owner_of_body};
-use crate::rollout::{JobState, RevertCheck, reverted};
-use crate::status::{self, EventDoc, ObjectState, Phase, StatusDoc, StatusInput, Verdict};
+use crate::rollout::JobState;
+use crate::status::{self, EventDoc, ObjectState, Phase, StatusDoc, StatusInput};
 use crate::writer::{StatusOp, WriteError};
 
 pub(crate) use apply::execute;
 use apply::preflight;
+use decide::{
+    Apply, Checked, Decision, Facts, Outcome, Read, RenderedFacts, SYNC_REQUEUE, SpecFacts, Write,
+    decide,
+};
 pub(crate) use describe::describe_spec;
 use gather::{Gathered, Trust, gather};
 pub(crate) use outcome::summarise;
 use outcome::{
-    applied_event, drift_event, next_action, repeated_failure, rollout_after, scaling_requeue,
+    Executed, JobAfter, applied_event, next_action, repeated_failure, summarise_applied,
 };
 use render::{Rendered, render_spec};
 
-/// How long to wait for the watch to show our own write before looking again.
-const SHORT_REQUEUE: Duration = Duration::from_millis(100);
-/// How long to wait for a cache that has not synced yet (a server may be down at start:
-/// do not spin).
-const SYNC_REQUEUE: Duration = Duration::from_secs(1);
-/// How often a spec held by a cache that cannot sync looks again (the cache's first
-/// sync queues every spec at once; this is the safety net).
-const UNSYNCED_REQUEUE: Duration = Duration::from_secs(30);
-/// When a pre-flight read found a clash the watches have not shown yet, look again once
-/// they had time to (the watch event then triggers anyway).
-const PREFLIGHT_REQUEUE: Duration = Duration::from_secs(1);
 /// Why a reconcile failed (the key is retried with backoff).
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -204,229 +206,211 @@ async fn run(
     key: &str,
     lease: &Lease,
 ) -> Result<Action, ReconcileError> {
-    let caches = &shared.caches;
-    if !caches.specs.health().is_synced() || !caches.statuses.health().is_synced() {
-        return Ok(Action::requeue(SYNC_REQUEUE));
-    }
-    let Some(entry) = caches.specs.get(key) else {
-        // Gone: garbage collection takes its objects; forget what was remembered of it.
-        render::forget(shared, key);
-        return Ok(Action::await_change());
+    // Gather: the caches, the spec's rendering, the live objects.
+    let mut facts = match observe(shared, key).await? {
+        Observed::Facts(facts) => facts,
+        Observed::Done(action) => return Ok(action),
     };
-    let generation = entry.generation;
-    let stored = caches.statuses.current(key);
+    // Decide (pure), reading the rare facts it asks for.
+    let outcome = loop {
+        match decide(&facts) {
+            Decision::Read(read) => perform(shared, &mut facts, read).await?,
+            Decision::Outcome(outcome) => break outcome,
+        }
+    };
+    let stored = facts.stored.as_deref();
     let mut events = Events {
         key,
         shared,
         docs: Vec::new(),
     };
-    let now = jiff::Timestamp::now();
-    let rendered = render_spec(shared, key, generation, &entry.text, now);
-    let (spec_key, desired, replicas, next_change, batch) = match rendered {
-        Rendered::Invalid(message, diagnostics) => {
-            let input = StatusInput {
-                generation,
-                spec_hash: None,
-                replicas: None,
-                next_scaling_change: None,
-                job_modify_index: None,
-                verdict: Verdict::Invalid {
-                    message,
-                    diagnostics,
-                },
-            };
-            write_status(shared, key, lease, &input, stored.as_deref(), &mut events).await?;
-            return Ok(Action::await_change());
+    match (outcome, &facts.spec) {
+        (Outcome::Requeue(after), _) => Ok(Action::requeue(after)),
+        (Outcome::Status(input, action), _) => {
+            write_status(shared, key, lease, &input, stored, &mut events).await?;
+            Ok(action)
         }
+        (Outcome::Apply(apply), SpecFacts::Rendered(r)) => {
+            // Execute, then summarise what happened into the status.
+            let (executed, error) = apply_writes(shared, r, &apply, stored, &mut events).await;
+            let previous = stored.filter(|s| s.observed_generation == facts.generation);
+            let job = job_after(shared, r);
+            let input = summarise_applied(&apply, executed, &job, previous);
+            let doc = write_status(shared, key, lease, &input, stored, &mut events).await?;
+            match error {
+                Some(error) => Err(error),
+                None => Ok(next_action(apply.scaling, doc.phase)),
+            }
+        }
+        // `decide` applies writes only for a rendered spec.
+        (Outcome::Apply(_), SpecFacts::Invalid(..)) => Ok(Action::await_change()),
+    }
+}
+
+/// What [`observe`] found.
+enum Observed {
+    /// The facts to decide on.
+    Facts(Facts),
+    /// Nothing to decide: the caches are not ready, or the spec is gone.
+    Done(Action),
+}
+
+/// Gathers the facts of one key: its spec (rendered once per generation), its last
+/// status, and the live objects it renders.
+async fn observe(shared: &OperatorContext, key: &str) -> Result<Observed, ReconcileError> {
+    let caches = &shared.caches;
+    if !caches.specs.health().is_synced() || !caches.statuses.health().is_synced() {
+        return Ok(Observed::Done(Action::requeue(SYNC_REQUEUE)));
+    }
+    let Some(entry) = caches.specs.get(key) else {
+        // Gone: garbage collection takes its objects; forget what was remembered of it.
+        render::forget(shared, key);
+        return Ok(Observed::Done(Action::await_change()));
+    };
+    let generation = entry.generation;
+    let stored = caches.statuses.current(key);
+    let now = jiff::Timestamp::now();
+    let spec = match render_spec(shared, key, generation, &entry.text, now) {
+        Rendered::Invalid(message, diagnostics) => SpecFacts::Invalid(message, diagnostics),
         Rendered::Ok {
             key,
             desired,
             replicas,
             next_change,
             batch,
-        } => (key, desired, replicas, next_change, batch),
+        } => {
+            let trust = Trust::of(stored.as_deref(), generation, &desired.hash, replicas);
+            let gathered = gather(shared, &key, &desired, trust).await?;
+            let jkey = job_key(&names::nomad_namespace(&key), &names::job_id(&key));
+            let stale = ObjectKind::APPLY_ORDER
+                .into_iter()
+                .filter(|kind| !caches.kind_health(*kind).is_fresh())
+                .collect();
+            SpecFacts::Rendered(Box::new(RenderedFacts {
+                deployments: caches.nomad.deployments(&jkey),
+                version_hashes: caches.nomad.version_hashes(&jkey),
+                key,
+                desired,
+                replicas,
+                next_change,
+                batch,
+                gathered,
+                stale,
+                jwt_mount: shared.config.jwt_auth_mount.clone(),
+                checked: Checked::default(),
+            }))
+        }
     };
-    let trust = Trust::of(stored.as_deref(), generation, &desired.hash, replicas);
-    let base = |verdict, job_modify_index| StatusInput {
+    Ok(Observed::Facts(Facts {
         generation,
-        spec_hash: Some(desired.hash.clone()),
-        replicas: Some(replicas),
-        next_scaling_change: next_change,
-        job_modify_index,
-        verdict,
-    };
-    let (live, pending) = match gather(shared, &spec_key, &desired, trust).await? {
-        Gathered::Live(live, pending) => (live, pending),
-        Gathered::WaitForWatch => return Ok(Action::requeue(SHORT_REQUEUE)),
-        // A cache still on its first listing: look again shortly, quietly (its sync
-        // queues every spec anyway).
-        Gathered::Waiting(waiting) if waiting.iter().all(|w| w.error.is_none()) => {
-            return Ok(Action::requeue(SYNC_REQUEUE));
-        }
-        // A cache that cannot sync: say so in the spec's status, and look again now
-        // and then (the cache's first sync queues every spec).
-        Gathered::Waiting(waiting) => {
-            let input = base(
-                Verdict::Waiting {
-                    caches: waiting
-                        .into_iter()
-                        .map(|w| status::WaitingFor {
-                            kind: w.kind.as_str().to_owned(),
-                            cache: w.cache.to_owned(),
-                            error: w.error,
-                        })
-                        .collect(),
-                    objects: desired.objects(),
-                },
-                None,
-            );
-            write_status(shared, key, lease, &input, stored.as_deref(), &mut events).await?;
-            return Ok(Action::requeue(UNSYNCED_REQUEUE));
-        }
-    };
-    let requeue = scaling_requeue(next_change, now);
+        stored,
+        now,
+        spec,
+    }))
+}
 
-    let conflicts = plan::conflicts(&spec_key, &desired, &live);
-    if !conflicts.is_empty() {
-        let input = base(
-            Verdict::Conflict {
-                conflicts,
-                objects: desired.objects(),
-            },
-            None,
-        );
-        write_status(shared, key, lease, &input, stored.as_deref(), &mut events).await?;
-        return Ok(requeue.unwrap_or_else(Action::await_change));
-    }
-
-    let mut plan = plan::plan(&spec_key, &desired, &live, &shared.config.jwt_auth_mount);
-    let jkey = job_key(
-        &names::nomad_namespace(&spec_key),
-        &names::job_id(&spec_key),
-    );
-    let job_ref = ObjectRef {
-        kind: ObjectKind::NomadJob,
-        name: desired.nomad_job.id.clone(),
+/// Performs a read [`decide`] asked for and records its answer in `facts` (also in the
+/// caches, so later passes need not ask again).
+async fn perform(
+    shared: &OperatorContext,
+    facts: &mut Facts,
+    read: Read,
+) -> Result<(), ReconcileError> {
+    let SpecFacts::Rendered(r) = &mut facts.spec else {
+        return Ok(());
     };
-    // What the status will record as the job's verified `JobModifyIndex`.
-    let mut job_index = match (&live.job, live.job_verified) {
-        (_, Some(index)) => Some(index),
-        (Some(j), None) if plan.in_sync.contains(&job_ref) => Some(j.view.job_modify_index),
-        _ => None,
-    };
-    let mut held: Option<String> = None;
-    if let (Some(pos), Some(live_job)) = (
-        plan.steps
-            .iter()
-            .position(|s| s.object == job_ref && s.kind == StepKind::Update),
-        live.job.as_deref(),
-    ) && let Some(message) = revert_hold(
-        shared,
-        &jkey,
-        &desired.hash,
-        live_job,
-        written_by_others(stored.as_deref(), generation, live_job),
-    )
-    .await?
-    {
-        plan.steps.remove(pos);
-        held = Some(message);
-    }
-    if plan.steps.iter().any(|s| pending.contains(&s.object)) {
-        // The watch has not shown our last write of an object that needs another one:
-        // its index is unknown, so wait for it.
-        return Ok(Action::requeue(SHORT_REQUEUE));
-    }
-    // Creations of Consul entries and Nomad jobs are check-and-set (`cas=0`,
-    // `EnforceIndex` 0): over an object a fresh cache has not shown yet they fail and
-    // are retried, never overwrite. So only creations the caches cannot vouch for are
-    // read first: a stale cache's kinds, and Vault's (no check-and-set there, and its
-    // names are polled).
-    let creates: Vec<&Step> = plan
-        .steps
-        .iter()
-        .filter(|s| s.kind == StepKind::Create)
-        .filter(|s| {
-            matches!(
-                s.object.kind,
-                ObjectKind::VaultPolicy | ObjectKind::VaultRole
-            ) || !caches.kind_health(s.object.kind).is_fresh()
-        })
-        .collect();
-    if !creates.is_empty() {
-        let found = preflight(shared, &spec_key, &creates).await?;
-        let foreign: Vec<(ObjectRef, String)> = found
-            .iter()
-            .filter(|(_, owner)| owner.as_ref() != Some(&spec_key))
-            .map(|(o, owner)| (o.clone(), plan::owner_message(owner.as_ref())))
-            .collect();
-        if !foreign.is_empty() {
-            let input = base(
-                Verdict::Conflict {
-                    conflicts: foreign,
-                    objects: desired.objects(),
-                },
-                None,
-            );
-            write_status(shared, key, lease, &input, stored.as_deref(), &mut events).await?;
-            return Ok(Action::requeue(PREFLIGHT_REQUEUE));
+    let (namespace, id) = (names::nomad_namespace(&r.key), names::job_id(&r.key));
+    let jkey = job_key(&namespace, &id);
+    let cache = &shared.caches.nomad;
+    let options = QueryOptions::new().namespace(namespace);
+    match read {
+        Read::Absent(steps) => {
+            let steps: Vec<&Step> = steps.iter().collect();
+            r.checked.found = Some(preflight(shared, &r.key, &steps).await?);
         }
-        if !found.is_empty() {
-            // Ours after all (a write the watch has not shown yet): look again shortly.
-            return Ok(Action::requeue(SHORT_REQUEUE));
+        Read::LatestDeployment => {
+            r.checked.latest_deployment = true;
+            let nomad = &shared.clients.nomad;
+            let latest = nomad.latest_deployment(&id, &options).await;
+            if let Some(d) = latest.map_err(api(format!("nomad-job {jkey}")))?.value {
+                cache.upsert_deployment(&jkey, d);
+                r.deployments = cache.deployments(&jkey);
+            }
+        }
+        Read::JobVersions => {
+            r.checked.versions = true;
+            let answer = shared
+                .clients
+                .nomad
+                .job_versions(&id, false, &options)
+                .await;
+            let answer = answer.map_err(api(format!("nomad-job {jkey}")))?;
+            let versions = answer.value.map(|v| v.versions).unwrap_or_default();
+            cache.store_version_hashes(&jkey, &versions);
+            // Versions Nomad no longer keeps have no hash we could compare.
+            let known: BTreeSet<u64> = versions.iter().map(|v| v.view.version).collect();
+            for d in &r.deployments {
+                if !known.contains(&d.job_version) {
+                    cache.store_version_hash(&jkey, d.job_version, None);
+                }
+            }
+            r.version_hashes = cache.version_hashes(&jkey);
         }
     }
+    Ok(())
+}
 
-    let previous = stored
-        .as_deref()
-        .filter(|s| s.observed_generation == generation);
-    let mut results: Vec<(ObjectRef, ObjectState, Option<String>)> = plan
-        .in_sync
-        .iter()
-        .map(|o| (o.clone(), ObjectState::Synced, None))
-        .collect();
-    if let Some(message) = &held {
-        results.push((job_ref.clone(), ObjectState::Pending, Some(message.clone())));
-    }
+/// Runs the writes in order, recording their events; a failed one stops the rest (the
+/// objects after it stay pending). Returns what happened and the failure.
+async fn apply_writes(
+    shared: &OperatorContext,
+    r: &RenderedFacts,
+    apply: &Apply,
+    stored: Option<&StatusDoc>,
+    events: &mut Events<'_>,
+) -> (Executed, Option<ReconcileError>) {
+    let empty = plan::Live::default();
+    let live = match &r.gathered {
+        Gathered::Live(live, _) => live,
+        _ => &empty,
+    };
+    let mut done = Executed::default();
     let mut failure: Option<ReconcileError> = None;
-    let mut job_written = false;
-    for step in &plan.steps {
+    for Write {
+        step,
+        object,
+        drift,
+    } in &apply.writes
+    {
         if failure.is_some() {
-            let state = if step.kind == StepKind::Delete {
-                continue;
-            } else {
-                ObjectState::Pending
-            };
-            results.push((step.object.clone(), state, None));
+            if step.kind != StepKind::Delete {
+                done.results
+                    .push((step.object.clone(), ObjectState::Pending, None));
+            }
             continue;
         }
-        let object = describe(&step.object, &spec_key);
-        if let Some((type_, reason, message)) = drift_event(step, &object, previous, replicas) {
-            events.record(type_, reason, message, Some(object.clone()));
+        if let Some((type_, reason, message)) = drift {
+            events.record(*type_, reason, message.clone(), Some(object.clone()));
         }
-        match execute(shared, &spec_key, step, &live).await {
+        match execute(shared, &r.key, step, live).await {
             Ok(applied) => {
-                let state = applied.state;
-                if step.object == job_ref {
-                    job_index = applied.job_modify_index;
-                    job_written |= state != ObjectState::Synced;
+                if step.object == apply.job {
+                    done.job_index = Some(applied.job_modify_index);
+                    done.job_written |= applied.state != ObjectState::Synced;
                 }
-                if let Some((type_, reason, message)) = applied_event(step, &object, state) {
-                    events.record(type_, reason, message, Some(object));
+                if let Some((type_, reason, message)) = applied_event(step, object, applied.state) {
+                    events.record(type_, reason, message, Some(object.clone()));
                 }
-                if state != ObjectState::Deleted {
-                    results.push((step.object.clone(), state, None));
+                if applied.state != ObjectState::Deleted {
+                    done.results
+                        .push((step.object.clone(), applied.state, None));
                 }
             }
             Err(error) => {
                 let text = chain(&error);
-                if !repeated_failure(stored.as_deref(), &text) {
-                    events.record(
-                        EventType::Warning,
-                        "ApplyFailed",
-                        text.clone(),
-                        Some(object),
-                    );
+                if !repeated_failure(stored, &text) {
+                    let o = Some(object.clone());
+                    events.record(EventType::Warning, "ApplyFailed", text.clone(), o);
                 }
                 let state = if matches!(error, ReconcileError::Conflict { .. }) {
                     ObjectState::Conflict
@@ -434,23 +418,31 @@ async fn run(
                     ObjectState::Error
                 };
                 if step.kind != StepKind::Delete {
-                    results.push((step.object.clone(), state, Some(text)));
+                    done.results
+                        .push((step.object.clone(), state, Some(text.clone())));
                 }
+                done.failure = Some(text);
                 failure = Some(error);
             }
         }
     }
-    // Objects in apply order, as the spec lists them.
-    let order = desired.objects();
-    results.sort_by_key(|(o, _, _)| order.iter().position(|x| x == o).unwrap_or(usize::MAX));
+    (done, failure)
+}
 
-    // Right after our own registration nothing is known of its rollout yet: the last
-    // status's availability does not carry over to it.
-    let cached_job = caches.nomad.job(&jkey);
-    let unseen_write = matches!(cached_job, CachedJob::Written(_));
-    let job_state = match cached_job {
+/// The job as the caches show it after the writes (its rollout is read from this).
+fn job_after(shared: &OperatorContext, r: &RenderedFacts) -> JobAfter {
+    let cache = &shared.caches.nomad;
+    let jkey = job_key(&names::nomad_namespace(&r.key), &names::job_id(&r.key));
+    let live = match &r.gathered {
+        Gathered::Live(live, _) => Some(live),
+        _ => None,
+    };
+    let cached = cache.job(&jkey);
+    let unseen_write = matches!(cached, CachedJob::Written(_));
+    let state = match cached {
         CachedJob::Written(w) => Some(w.state),
-        _ => caches.nomad.job_state(&jkey).or_else(|| {
+        _ => cache.job_state(&jkey).or_else(|| {
+            let live = live?;
             live.job
                 .as_deref()
                 .map(JobState::of)
@@ -462,100 +454,11 @@ async fn run(
                 }))
         }),
     };
-    let rollout_state = rollout_after(
-        held.as_deref(),
-        job_written,
-        job_state,
-        &caches.nomad.deployments(&jkey),
-        batch,
-        previous.filter(|_| !unseen_write),
-    );
-    let input = base(
-        Verdict::Applied {
-            objects: results,
-            failure: failure.as_ref().map(|e| chain(e)),
-            rollout: rollout_state,
-        },
-        job_index,
-    );
-    let doc = write_status(shared, key, lease, &input, stored.as_deref(), &mut events).await?;
-    if let Some(error) = failure {
-        return Err(error);
+    JobAfter {
+        unseen_write,
+        state,
+        deployments: cache.deployments(&jkey),
     }
-    Ok(next_action(requeue, doc.phase))
-}
-
-/// Whether the job update must be held because Nomad reverted the spec's version.
-/// Whether the live job was registered by someone else after this generation's own
-/// registration (the status records that one's `JobModifyIndex`): Nomad's auto-revert,
-/// or a hand edit.
-fn written_by_others(stored: Option<&StatusDoc>, generation: u64, live: &Job) -> bool {
-    stored.is_some_and(|s| {
-        s.observed_generation == generation
-            && s.job_modify_index
-                .is_some_and(|ours| ours != live.view.job_modify_index)
-    })
-}
-
-async fn revert_hold(
-    shared: &OperatorContext,
-    jkey: &str,
-    desired_hash: &str,
-    live: &Job,
-    written_by_others: bool,
-) -> Result<Option<String>, ReconcileError> {
-    let cache = &shared.caches.nomad;
-    let mut deployments = cache.deployments(jkey);
-    if written_by_others && !deployments.iter().any(|d| d.status == "failed") {
-        // The job list can show Nomad's revert before the event stream has shown the
-        // failed deployment that caused it: ask Nomad, rather than fight the revert.
-        let latest = shared
-            .clients
-            .nomad
-            .latest_deployment(
-                &live.view.id,
-                &QueryOptions::new().namespace(live.view.namespace.clone()),
-            )
-            .await
-            .map_err(api(format!("nomad-job {jkey}")))?;
-        if let Some(d) = latest.value {
-            cache.upsert_deployment(jkey, d);
-            deployments = cache.deployments(jkey);
-        }
-    }
-    if !deployments.iter().any(|d| d.status == "failed") {
-        return Ok(None);
-    }
-    for _ in 0..2 {
-        match reverted(desired_hash, live, &deployments, |v| {
-            cache.version_hash(jkey, v)
-        }) {
-            RevertCheck::NotReverted => return Ok(None),
-            RevertCheck::Reverted(m) => return Ok(Some(m)),
-            RevertCheck::NeedVersion(_) => {
-                let r = shared
-                    .clients
-                    .nomad
-                    .job_versions(
-                        &live.view.id,
-                        false,
-                        &QueryOptions::new().namespace(live.view.namespace.clone()),
-                    )
-                    .await
-                    .map_err(api(format!("nomad-job {jkey}")))?;
-                let versions = r.value.map(|v| v.versions).unwrap_or_default();
-                cache.store_version_hashes(jkey, &versions);
-                // Versions Nomad no longer keeps have no hash we could compare.
-                let known: BTreeSet<u64> = versions.iter().map(|v| v.view.version).collect();
-                for d in &deployments {
-                    if !known.contains(&d.job_version) {
-                        cache.store_version_hash(jkey, d.job_version, None);
-                    }
-                }
-            }
-        }
-    }
-    Ok(None)
 }
 
 /// Computes, completes and (when changed) writes the status; returns the document.

@@ -374,6 +374,12 @@ impl NomadCache {
             .map(|(_, hash)| hash.clone())
     }
 
+    /// Every `(version, steward.hash)` remembered of a job.
+    #[must_use]
+    pub fn version_hashes(&self, key: &str) -> Vec<(u64, Option<String>)> {
+        self.versions.lock().get(key).cloned().unwrap_or_default()
+    }
+
     /// Remembers the hashes of job versions (versions never change).
     pub fn store_version_hashes(&self, key: &str, versions: &[Job]) {
         for v in versions {

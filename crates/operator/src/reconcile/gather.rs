@@ -73,6 +73,7 @@ pub(crate) struct Unsynced {
 }
 
 /// What [`gather`] found.
+#[derive(Debug)]
 pub(crate) enum Gathered {
     /// The live objects, and which of them are our own writes the watch has not shown.
     Live(Live, BTreeSet<ObjectRef>),

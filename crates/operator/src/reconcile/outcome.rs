@@ -7,9 +7,14 @@ use std::time::Duration;
 use steward_render::{FieldChange, ObjectKind};
 use steward_runtime::{Action, EventType};
 
+use steward_render::ObjectRef;
+
+use super::decide::Apply;
 use crate::plan::{Step, StepKind};
 use crate::rollout::{JobState, rollout};
-use crate::status::{self, ConditionStatus, ObjectState, Phase, Rollout, StatusDoc};
+use crate::status::{
+    self, ConditionStatus, ObjectState, Phase, Rollout, StatusDoc, StatusInput, Verdict,
+};
 use steward_hashi::nomad::Deployment;
 
 /// Safety net while a deployment runs (deployment events normally wake the key).
@@ -154,6 +159,81 @@ pub(crate) fn next_action(scaling: Option<Action>, phase: Phase) -> Action {
         Action::Requeue(d) => Action::requeue(d.min(PROGRESS_REQUEUE)),
         _ => Action::requeue(PROGRESS_REQUEUE),
     }
+}
+
+/// What running an [`Apply`]'s writes did.
+#[derive(Debug, Default)]
+pub(crate) struct Executed {
+    /// Each written object's state afterwards (deleted ones left out), with the error
+    /// of the failed one.
+    pub(crate) results: Vec<(ObjectRef, ObjectState, Option<String>)>,
+    /// The failed write's error, as one line.
+    pub(crate) failure: Option<String>,
+    /// Set when the job's write ran: the register answer's `JobModifyIndex`.
+    pub(crate) job_index: Option<Option<u64>>,
+    /// The job was registered in this pass.
+    pub(crate) job_written: bool,
+}
+
+/// The job as the caches show it once the writes are done.
+#[derive(Debug, Default)]
+pub(crate) struct JobAfter {
+    /// Our registration the job list has not shown yet.
+    pub(crate) unseen_write: bool,
+    /// Its best known state.
+    pub(crate) state: Option<JobState>,
+    /// Its deployments, newest first.
+    pub(crate) deployments: Vec<std::sync::Arc<Deployment>>,
+}
+
+/// The status of a pass that ran its writes: every object with what happened to it, in
+/// the spec's order, the failure, and where the rollout stands.
+pub(crate) fn summarise_applied(
+    apply: &Apply,
+    executed: Executed,
+    job: &JobAfter,
+    previous: Option<&StatusDoc>,
+) -> StatusInput {
+    let mut objects: Vec<(ObjectRef, ObjectState, Option<String>)> = apply
+        .in_sync
+        .iter()
+        .map(|o| (o.clone(), ObjectState::Synced, None))
+        .collect();
+    if let Some(message) = &apply.held {
+        objects.push((
+            apply.job.clone(),
+            ObjectState::Pending,
+            Some(message.clone()),
+        ));
+    }
+    objects.extend(executed.results);
+    objects.sort_by_key(|(o, _, _)| {
+        apply
+            .order
+            .iter()
+            .position(|x| x == o)
+            .unwrap_or(usize::MAX)
+    });
+    // Right after our own registration nothing is known of its rollout yet: the last
+    // status's availability does not carry over to it.
+    let rollout = rollout_after(
+        apply.held.as_deref(),
+        executed.job_written,
+        job.state,
+        &job.deployments,
+        apply.batch,
+        previous.filter(|_| !job.unseen_write),
+    );
+    let mut input = apply.base.clone();
+    if let Some(index) = executed.job_index {
+        input.job_modify_index = index;
+    }
+    input.verdict = Verdict::Applied {
+        objects,
+        failure: executed.failure,
+        rollout,
+    };
+    input
 }
 
 #[cfg(test)]
