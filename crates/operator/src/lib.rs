@@ -52,6 +52,7 @@ pub mod error;
 pub mod gc;
 pub mod guard;
 mod handle;
+mod kinds;
 mod memo;
 pub mod metrics;
 mod operator;

@@ -42,6 +42,7 @@ use tokio::time::Instant;
 
 use crate::cache::nomad::{CachedJob, job_key};
 use crate::context::OperatorContext;
+use crate::kinds;
 use crate::plan::{self, Step, StepKind, owner_of_body};
 use crate::rollout::{JobState, RevertCheck, reverted};
 use crate::status::{self, EventDoc, ObjectState, Phase, StatusDoc, StatusInput, Verdict};
@@ -50,7 +51,8 @@ use crate::writer::{StatusOp, WriteError};
 pub(crate) use apply::execute;
 use apply::preflight;
 pub(crate) use describe::describe_spec;
-use gather::{Gathered, Trust, gather};
+pub(crate) use gather::Trust;
+use gather::{Gathered, gather};
 pub(crate) use outcome::summarise;
 use outcome::{
     applied_event, drift_event, next_action, repeated_failure, rollout_after, scaling_requeue,
@@ -142,14 +144,14 @@ impl ReconcileError {
 
 pub use crate::error::chain;
 
-fn describe(o: &ObjectRef, key: &SpecKey) -> String {
+pub(crate) fn describe(o: &ObjectRef, key: &SpecKey) -> String {
     match o.kind {
         ObjectKind::NomadJob => format!("{} {}/{}", o.kind, names::nomad_namespace(key), o.name),
         _ => format!("{} {}", o.kind, o.name),
     }
 }
 
-fn api(object: String) -> impl FnOnce(steward_hashi::Error) -> ReconcileError {
+pub(crate) fn api(object: String) -> impl FnOnce(steward_hashi::Error) -> ReconcileError {
     move |source| ReconcileError::Api { object, source }
 }
 
@@ -309,7 +311,7 @@ async fn run(
         name: desired.nomad_job.id.clone(),
     };
     // What the status will record as the job's verified `JobModifyIndex`.
-    let mut job_index = match (&live.job, live.job_verified) {
+    let mut job_index = match (live.job(), live.job_verified()) {
         (_, Some(index)) => Some(index),
         (Some(j), None) if plan.in_sync.contains(&job_ref) => Some(j.view.job_modify_index),
         _ => None,
@@ -319,7 +321,7 @@ async fn run(
         plan.steps
             .iter()
             .position(|s| s.object == job_ref && s.kind == StepKind::Update),
-        live.job.as_deref(),
+        live.job().map(|j| &**j),
     ) && let Some(message) = revert_hold(
         shared,
         &jkey,
@@ -346,12 +348,7 @@ async fn run(
         .steps
         .iter()
         .filter(|s| s.kind == StepKind::Create)
-        .filter(|s| {
-            matches!(
-                s.object.kind,
-                ObjectKind::VaultPolicy | ObjectKind::VaultRole
-            ) || !caches.kind_health(s.object.kind).is_fresh()
-        })
+        .filter(|s| kinds::of(s.object.kind).reads_before_create(caches))
         .collect();
     if !creates.is_empty() {
         let found = preflight(shared, &spec_key, &creates).await?;
@@ -451,10 +448,9 @@ async fn run(
     let job_state = match cached_job {
         CachedJob::Written(w) => Some(w.state),
         _ => caches.nomad.job_state(&jkey).or_else(|| {
-            live.job
-                .as_deref()
-                .map(JobState::of)
-                .or(live.job_verified.map(|index| JobState {
+            live.job()
+                .map(|j| JobState::of(j))
+                .or(live.job_verified().map(|index| JobState {
                     job_modify_index: index,
                     version: None,
                     stable: false,
