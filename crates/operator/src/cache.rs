@@ -535,36 +535,6 @@ impl Caches {
             names: Arc::new(NameIndex::default()),
         }
     }
-
-    /// Every cache's health, in a fixed order.
-    #[must_use]
-    pub fn health(&self) -> Vec<&Health> {
-        vec![
-            self.specs.health(),
-            self.statuses.health(),
-            self.service_defaults.health(),
-            self.service_intentions.health(),
-            self.http_routes.health(),
-            self.nomad.jobs_health(),
-            self.nomad.deployments_health(),
-            self.vault.policies_health(),
-            self.vault.roles_health(),
-        ]
-    }
-
-    /// Ready to serve (`/readyz`): the specs and statuses have listed, and every other
-    /// cache has either listed or is failing with a known reason (reported as degraded:
-    /// the specs that need it are held, the others reconcile). Not ready while a cache
-    /// is still on its first listing without trouble.
-    #[must_use]
-    pub fn ready(&self) -> bool {
-        self.specs.health().is_synced()
-            && self.statuses.health().is_synced()
-            && self
-                .health()
-                .iter()
-                .all(|h| h.is_synced() || h.error().is_some())
-    }
 }
 
 impl Default for Caches {

@@ -65,6 +65,26 @@ pub(crate) fn gc_kinds(caches: &Caches) -> (Vec<ObjectKind>, Vec<ObjectKind>) {
         .partition(|k| of(*k).health(caches).is_fresh())
 }
 
+/// Every cache's health, in a fixed order: the specs', the statuses', then each kind's
+/// caches in apply order (`/readyz`, the `steward_cache_*` metrics).
+pub(crate) fn cache_health(caches: &Caches) -> Vec<&Health> {
+    let mut out = vec![caches.specs.health(), caches.statuses.health()];
+    out.extend(KINDS.iter().flat_map(|k| k.caches(caches)));
+    out
+}
+
+/// Ready to serve (`/readyz`): the specs and statuses have listed, and every other
+/// cache has either listed or is failing with a known reason (reported as degraded:
+/// the specs that need it are held, the others reconcile). Not ready while a cache is
+/// still on its first listing without trouble.
+pub(crate) fn ready(caches: &Caches) -> bool {
+    caches.specs.health().is_synced()
+        && caches.statuses.health().is_synced()
+        && cache_health(caches)
+            .iter()
+            .all(|h| h.is_synced() || h.error().is_some())
+}
+
 /// The key whose current spec gives an object this name, if any (garbage collection's
 /// inventory takes such a Vault object as that spec's without reading it).
 fn spec_using(caches: &Caches, name: &str) -> Option<String> {
@@ -144,6 +164,12 @@ pub(crate) trait Kind: Sync {
     /// Readiness: the health of the cache that holds this kind's live objects. A spec
     /// that renders the kind waits for it to sync; garbage collection needs it fresh.
     fn health<'c>(&self, caches: &'c Caches) -> &'c Health;
+
+    /// Every cache this kind's watches keep (what `/readyz` and the metrics show): by
+    /// default the one of [`Kind::health`].
+    fn caches<'c>(&self, caches: &'c Caches) -> Vec<&'c Health> {
+        vec![self.health(caches)]
+    }
 
     /// Whether a creation must be read first even though the plan says the object is
     /// absent: the cache may lag, and only check-and-set creations from a fresh cache

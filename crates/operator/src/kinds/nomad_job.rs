@@ -296,6 +296,14 @@ impl Kind for NomadJob {
         caches.nomad.jobs_health()
     }
 
+    fn caches<'c>(&self, caches: &'c Caches) -> Vec<&'c Health> {
+        // The event stream's deployments: the rollout of a job, not its existence.
+        vec![
+            caches.nomad.jobs_health(),
+            caches.nomad.deployments_health(),
+        ]
+    }
+
     fn desired(&self, desired: &Desired) -> Vec<String> {
         vec![desired.nomad_job.id.clone()]
     }

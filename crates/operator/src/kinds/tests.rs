@@ -142,3 +142,20 @@ fn a_vault_policy_is_owned_through_its_marker_and_compared_by_content() {
     // Vault has no check-and-set: a creation is always read first.
     assert!(kind.reads_before_create(&Caches::new()));
 }
+
+#[test]
+fn readiness_lists_every_cache_once_and_each_kind_names_its_own() {
+    let caches = Caches::new();
+    let names: Vec<&str> = cache_health(&caches).iter().map(|h| h.name()).collect();
+    let unique: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+    assert_eq!(names.len(), 9, "{names:?}");
+    for kind in KINDS {
+        assert!(names.contains(&kind.health(&caches).name()), "{names:?}");
+    }
+    assert_eq!(
+        of(ObjectKind::HttpRoute).health(&caches).name(),
+        "http-route"
+    );
+    assert!(!ready(&caches), "nothing has listed yet");
+}

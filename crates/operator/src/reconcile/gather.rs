@@ -195,6 +195,6 @@ mod tests {
         let waiting = unsynced(&caches, &desired(HEAD));
         assert!(!waiting.is_empty());
         assert!(waiting.iter().all(|w| w.error.is_none()), "{waiting:?}");
-        assert!(!caches.ready());
+        assert!(!kinds::ready(&caches));
     }
 }
