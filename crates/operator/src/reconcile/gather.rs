@@ -1,5 +1,7 @@
 //! Reading the live objects of one key: caches first, direct reads when a cache is
-//! stale or does not hold what is needed.
+//! stale or does not hold what is needed. Each kind reads its own (`Kind::gather` in
+//! `crate::kinds`); this holds back a spec whose kinds' caches have not synced, and
+//! keeps what the last status vouches for.
 //!
 //! Two shortcuts keep a converged key free of reads (a restarted operator with 10,000
 //! converged specs must not read 20,000 bodies), both tied to the last status of the
