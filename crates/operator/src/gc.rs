@@ -170,11 +170,8 @@ pub(crate) async fn pass(shared: &OperatorContext, fence: Option<&Fence>) -> Pas
                     match delete_one(shared, o).await {
                         Ok(true) => {
                             shared.metrics.gc_deleted.inc();
-                            let what = match (o.kind, shared.config.purge_on_delete) {
-                                (ObjectKind::NomadJob, true) => "purged",
-                                (ObjectKind::NomadJob, false) => "stopped",
-                                _ => "deleted",
-                            };
+                            let what =
+                                crate::kinds::of(o.kind).removal(shared.config.purge_on_delete);
                             shared.recorder.record(
                                 &owner,
                                 EventType::Normal,

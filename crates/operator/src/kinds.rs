@@ -165,6 +165,18 @@ pub(crate) trait Kind: Sync {
     /// that renders the kind waits for it to sync; garbage collection needs it fresh.
     fn health<'c>(&self, caches: &'c Caches) -> &'c Health;
 
+    /// How messages and events name one object of this kind of `key` (`nomad-job
+    /// shop/web`: a job's namespace is its spec's).
+    fn describe(&self, _key: &SpecKey, name: &str) -> String {
+        format!("{} {name}", self.kind())
+    }
+
+    /// What a garbage collection delete does to the object, for its event (`deleted`;
+    /// a job is `stopped`, or `purged` when `purge` is set).
+    fn removal(&self, _purge: bool) -> &'static str {
+        "deleted"
+    }
+
     /// Every cache this kind's watches keep (what `/readyz` and the metrics show): by
     /// default the one of [`Kind::health`].
     fn caches<'c>(&self, caches: &'c Caches) -> Vec<&'c Health> {

@@ -26,7 +26,8 @@
 //! `service-intentions`, `http-route`, Vault policy, Vault JWT role), each implementing
 //! one trait, `kinds::Kind`, whose methods are:
 //!
-//! - `kind`: which [`steward_render::ObjectKind`] it is;
+//! - `kind`: which [`steward_render::ObjectKind`] it is; `describe`: how messages
+//!   name one of its objects; `removal`: what a garbage collection delete does to it;
 //! - `health`: its cache's health (readiness: a spec that renders the kind waits for it
 //!   to sync; garbage collection needs it fresh); `caches`: every cache its watches
 //!   keep (`/readyz`, metrics); `reads_before_create`: whether a

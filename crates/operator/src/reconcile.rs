@@ -145,10 +145,7 @@ impl ReconcileError {
 pub use crate::error::chain;
 
 pub(crate) fn describe(o: &ObjectRef, key: &SpecKey) -> String {
-    match o.kind {
-        ObjectKind::NomadJob => format!("{} {}/{}", o.kind, names::nomad_namespace(key), o.name),
-        _ => format!("{} {}", o.kind, o.name),
-    }
+    kinds::of(o.kind).describe(key, &o.name)
 }
 
 pub(crate) fn api(object: String) -> impl FnOnce(steward_hashi::Error) -> ReconcileError {

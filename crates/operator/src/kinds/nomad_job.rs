@@ -296,6 +296,14 @@ impl Kind for NomadJob {
         caches.nomad.jobs_health()
     }
 
+    fn describe(&self, key: &SpecKey, name: &str) -> String {
+        format!("{} {}/{name}", self.kind(), names::nomad_namespace(key))
+    }
+
+    fn removal(&self, purge: bool) -> &'static str {
+        if purge { "purged" } else { "stopped" }
+    }
+
     fn caches<'c>(&self, caches: &'c Caches) -> Vec<&'c Health> {
         // The event stream's deployments: the rollout of a job, not its existence.
         vec![

@@ -159,3 +159,22 @@ fn readiness_lists_every_cache_once_and_each_kind_names_its_own() {
     );
     assert!(!ready(&caches), "nothing has listed yet");
 }
+
+#[test]
+fn objects_are_named_for_messages_by_their_kind() {
+    let k = key();
+    assert_eq!(
+        of(ObjectKind::NomadJob).describe(&k, "web"),
+        format!(
+            "nomad-job {}/web",
+            steward_render::names::nomad_namespace(&k)
+        )
+    );
+    assert_eq!(
+        of(ObjectKind::ServiceDefaults).describe(&k, "web"),
+        "service-defaults web"
+    );
+    assert_eq!(of(ObjectKind::NomadJob).removal(false), "stopped");
+    assert_eq!(of(ObjectKind::NomadJob).removal(true), "purged");
+    assert_eq!(of(ObjectKind::VaultRole).removal(true), "deleted");
+}
