@@ -32,7 +32,7 @@ pub struct LiveEntry {
     pub modify_index: u64,
 }
 
-/// One live object, in the form its kind's module reads it (see [`crate::kinds`]).
+/// One live object, in the form its kind's module reads it (see `crate::kinds`).
 #[derive(Debug, Clone)]
 pub enum LiveObject {
     /// A Consul config entry.
@@ -317,7 +317,7 @@ fn downgrade(desired: &Desired, live: &Live) -> bool {
 /// Call only when [`conflicts`] found none. `jwt_mount` is the auth mount of roles the
 /// spec no longer wants.
 ///
-/// Each kind decides its own objects ([`crate::kinds`]); this orders them: the writes
+/// Each kind decides its own objects (`crate::kinds`); this orders them: the writes
 /// in apply order, then the deletions of owned objects the spec no longer has in
 /// reverse order.
 #[must_use]
