@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
-use steward_render::ObjectKind;
 use steward_render::names::{self, SpecKey};
 use steward_runtime::Leadership;
 use steward_runtime::watcher::{ListSource, Listing};
@@ -535,71 +534,6 @@ impl Caches {
             vault: Arc::new(VaultCache::new()),
             names: Arc::new(NameIndex::default()),
         }
-    }
-
-    /// The config entry cache of `kind`.
-    #[must_use]
-    pub fn entries(&self, kind: &str) -> Option<&Arc<EntryCache>> {
-        match kind {
-            "service-defaults" => Some(&self.service_defaults),
-            "service-intentions" => Some(&self.service_intentions),
-            "http-route" => Some(&self.http_routes),
-            _ => None,
-        }
-    }
-
-    /// The cache that holds the live objects of `kind`: what a spec that renders such an
-    /// object needs synced before it can be reconciled, and what garbage collection
-    /// needs fresh before it may delete such an object.
-    #[must_use]
-    pub fn kind_health(&self, kind: ObjectKind) -> &Health {
-        match kind {
-            ObjectKind::ServiceDefaults => self.service_defaults.health(),
-            ObjectKind::ServiceIntentions => self.service_intentions.health(),
-            ObjectKind::HttpRoute => self.http_routes.health(),
-            ObjectKind::NomadJob => self.nomad.jobs_health(),
-            ObjectKind::VaultPolicy => self.vault.policies_health(),
-            ObjectKind::VaultRole => self.vault.roles_health(),
-        }
-    }
-
-    /// Every cache's health, in a fixed order.
-    #[must_use]
-    pub fn health(&self) -> Vec<&Health> {
-        vec![
-            self.specs.health(),
-            self.statuses.health(),
-            self.service_defaults.health(),
-            self.service_intentions.health(),
-            self.http_routes.health(),
-            self.nomad.jobs_health(),
-            self.nomad.deployments_health(),
-            self.vault.policies_health(),
-            self.vault.roles_health(),
-        ]
-    }
-
-    /// Ready to serve (`/readyz`): the specs and statuses have listed, and every other
-    /// cache has either listed or is failing with a known reason (reported as degraded:
-    /// the specs that need it are held, the others reconcile). Not ready while a cache
-    /// is still on its first listing without trouble.
-    #[must_use]
-    pub fn ready(&self) -> bool {
-        self.specs.health().is_synced()
-            && self.statuses.health().is_synced()
-            && self
-                .health()
-                .iter()
-                .all(|h| h.is_synced() || h.error().is_some())
-    }
-
-    /// The object kinds whose cache is synced and fresh (garbage collection deletes only
-    /// objects of these kinds), and the others.
-    #[must_use]
-    pub fn gc_kinds(&self) -> (Vec<ObjectKind>, Vec<ObjectKind>) {
-        ObjectKind::APPLY_ORDER
-            .iter()
-            .partition(|k| self.kind_health(**k).is_fresh())
     }
 }
 

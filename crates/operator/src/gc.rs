@@ -25,19 +25,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use steward_hashi::QueryOptions;
-use steward_render::names::{self, SpecKey};
+use serde_json::json;
+use steward_render::names::SpecKey;
 use steward_render::{ObjectKind, ObjectRef};
 use steward_runtime::leader::Fence;
 use steward_runtime::{EventType, Leadership};
 use tokio::sync::watch;
 
-use crate::cache::vault::read_role;
 use crate::context::OperatorContext;
 use crate::metrics::ResultLabel;
-use crate::plan::{Live, Step, StepKind, WriteOp};
-use crate::reconcile::{ReconcileError, chain, owner_string};
+use crate::plan::{Live, Step, StepKind};
+use crate::reconcile::{ReconcileError, chain};
 use crate::writer::StatusOp;
 
 use crate::guard::delete_rank;
@@ -46,100 +44,14 @@ pub use crate::guard::{
     trips_guard,
 };
 
-/// Every owned object in the caches, reading Vault contents not known yet.
-/// `None` when something could not be read (no positive knowledge).
+/// Every owned object of `kinds` in the caches, reading Vault contents not known yet
+/// ([`crate::kinds::Kind::inventory`]). `None` when something could not be read (no
+/// positive knowledge).
 async fn inventory(shared: &OperatorContext, kinds: &[ObjectKind]) -> Option<Vec<GcObject>> {
-    let c = &shared.caches;
     let mut out = Vec::new();
-    for (kind, cache) in [
-        (ObjectKind::ServiceDefaults, &c.service_defaults),
-        (ObjectKind::ServiceIntentions, &c.service_intentions),
-        (ObjectKind::HttpRoute, &c.http_routes),
-    ] {
-        if !kinds.contains(&kind) {
-            continue;
-        }
-        out.extend(
-            cache
-                .owned()
-                .into_iter()
-                .map(|(owner, name)| GcObject { owner, kind, name }),
-        );
-    }
-    let jobs = if kinds.contains(&ObjectKind::NomadJob) {
-        c.nomad.owned()
-    } else {
-        Vec::new()
-    };
-    for (owner, jkey, stopped) in jobs {
-        if stopped && !shared.config.purge_on_delete {
-            continue;
-        }
-        let name = jkey
-            .split_once('/')
-            .map_or(jkey.clone(), |(_, id)| id.to_owned());
-        out.push(GcObject {
-            owner,
-            kind: ObjectKind::NomadJob,
-            name,
-        });
-    }
-    // Vault has no metadata: the owner is in the content. A name that a current spec
-    // would use is that spec's (reading 20,000 contents to learn what the names already
-    // say would make every new leader's first pass a storm); only other names are read
-    // to find out whether, and by whom, they are owned.
-    let vault = &shared.clients.vault;
-    let mount = &shared.config.jwt_auth_mount;
-    let user = |name: &str| {
-        c.names
-            .keys_for(name)
-            .into_iter()
-            .find(|k| c.specs.contains(k))
-    };
-    let policies = if kinds.contains(&ObjectKind::VaultPolicy) {
-        c.vault.policy_names()
-    } else {
-        Vec::new()
-    };
-    for name in policies {
-        let owner = match (c.vault.policy(&name), user(&name)) {
-            (Some(_), _) => c.vault.policy_owner(&name),
-            (None, Some(key)) => Some(key),
-            (None, None) => {
-                let text = vault.get_policy(&name).await.ok()?.map(|p| p.policy);
-                c.vault.set_policy(&name, text);
-                c.vault.policy_owner(&name)
-            }
-        };
-        if let Some(owner) = owner {
-            out.push(GcObject {
-                owner,
-                kind: ObjectKind::VaultPolicy,
-                name,
-            });
-        }
-    }
-    let roles = if kinds.contains(&ObjectKind::VaultRole) {
-        c.vault.role_names()
-    } else {
-        Vec::new()
-    };
-    for name in roles {
-        let owner = match (c.vault.role(&name), user(&name)) {
-            (Some(_), _) => c.vault.role_owner(&name),
-            (None, Some(key)) => Some(key),
-            (None, None) => {
-                let body = read_role(vault, mount, &name).await.ok()?;
-                c.vault.set_role(&name, body);
-                c.vault.role_owner(&name)
-            }
-        };
-        if let Some(owner) = owner {
-            out.push(GcObject {
-                owner,
-                kind: ObjectKind::VaultRole,
-                name,
-            });
+    for kind in crate::kinds::KINDS {
+        if kinds.contains(&kind.kind()) {
+            out.extend(kind.inventory(shared).await?);
         }
     }
     Some(out)
@@ -157,9 +69,9 @@ fn count(shared: &OperatorContext, result: &str) {
 
 /// Updates `steward_owned_objects{kind}` from an inventory.
 fn update_owned_metric(shared: &OperatorContext, owned: &[GcObject]) {
-    let mut by_kind: BTreeMap<&str, i64> = ObjectKind::APPLY_ORDER
+    let mut by_kind: BTreeMap<&str, i64> = crate::kinds::KINDS
         .iter()
-        .map(|k| (k.as_str(), 0))
+        .map(|k| (k.kind().as_str(), 0))
         .collect();
     for o in owned {
         *by_kind.entry(o.kind.as_str()).or_default() += 1;
@@ -197,7 +109,7 @@ pub(crate) async fn pass(shared: &OperatorContext, fence: Option<&Fence>) -> Pas
     }
     // Objects of a kind whose cache is not synced and fresh are neither counted nor
     // deleted (positive knowledge only); the other kinds are still collected.
-    let (kinds, unknown) = shared.caches.gc_kinds();
+    let (kinds, unknown) = crate::kinds::gc_kinds(&shared.caches);
     let changed = {
         let mut last = shared.gc.skipped_kinds.lock();
         let changed = *last != unknown;
@@ -258,11 +170,8 @@ pub(crate) async fn pass(shared: &OperatorContext, fence: Option<&Fence>) -> Pas
                     match delete_one(shared, o).await {
                         Ok(true) => {
                             shared.metrics.gc_deleted.inc();
-                            let what = match (o.kind, shared.config.purge_on_delete) {
-                                (ObjectKind::NomadJob, true) => "purged",
-                                (ObjectKind::NomadJob, false) => "stopped",
-                                _ => "deleted",
-                            };
+                            let what =
+                                crate::kinds::of(o.kind).removal(shared.config.purge_on_delete);
                             shared.recorder.record(
                                 &owner,
                                 EventType::Normal,
@@ -322,100 +231,11 @@ async fn delete_one(shared: &OperatorContext, o: &GcObject) -> Result<bool, Dele
         kind: o.kind,
         name: o.name.clone(),
     };
-    let api = |source| ReconcileError::Api {
-        object: format!("{} {}", o.kind, o.name),
-        source,
-    };
-    let op = match o.kind {
-        ObjectKind::ServiceDefaults | ObjectKind::ServiceIntentions | ObjectKind::HttpRoute => {
-            let kind = o.kind.as_str();
-            let live = shared
-                .clients
-                .consul
-                .config_get_raw(kind, &o.name, &QueryOptions::new())
-                .await
-                .map_err(api)?;
-            let Some(body) = live.value else {
-                return Ok(false);
-            };
-            if owner_string(&body).as_deref() != Some(o.owner.as_str()) {
-                return Ok(false); // no longer ours
-            }
-            WriteOp::DeleteEntry {
-                kind: kind.to_owned(),
-                name: o.name.clone(),
-                cas: body
-                    .get("ModifyIndex")
-                    .and_then(Value::as_u64)
-                    .unwrap_or_default(),
-            }
-        }
-        ObjectKind::NomadJob => {
-            let namespace = names::nomad_namespace(&owner);
-            let live = shared
-                .clients
-                .nomad
-                .get_job(&o.name, &QueryOptions::new().namespace(namespace.clone()))
-                .await
-                .map_err(api)?;
-            let Some(job) = live.value else {
-                return Ok(false);
-            };
-            let purge = shared.config.purge_on_delete;
-            if owner_string(&job.raw).as_deref() != Some(o.owner.as_str())
-                || (job.view.stop && !purge)
-            {
-                return Ok(false);
-            }
-            WriteOp::DeregisterJob {
-                namespace,
-                id: o.name.clone(),
-                purge,
-            }
-        }
-        // Vault has no CAS: the executor reads the object again right before deleting
-        // it and deletes only what the owner owns; this read says whether there is
-        // anything to delete at all.
-        ObjectKind::VaultRole => {
-            let mount = shared.config.jwt_auth_mount.clone();
-            let live = read_role(&shared.clients.vault, &mount, &o.name)
-                .await
-                .map_err(api)?;
-            let owned = live
-                .as_ref()
-                .and_then(|b| names::owner_of_role(&o.name, b))
-                .as_ref()
-                == Some(&owner);
-            if !owned {
-                shared.caches.vault.set_role(&o.name, live);
-                return Ok(false);
-            }
-            WriteOp::DeleteRole {
-                mount,
-                name: o.name.clone(),
-            }
-        }
-        ObjectKind::VaultPolicy => {
-            let live = shared
-                .clients
-                .vault
-                .get_policy(&o.name)
-                .await
-                .map_err(api)?
-                .map(|p| p.policy);
-            let owned = live
-                .as_deref()
-                .and_then(|t| names::owner_of_policy(&o.name, t))
-                .as_ref()
-                == Some(&owner);
-            if !owned {
-                shared.caches.vault.set_policy(&o.name, live);
-                return Ok(false);
-            }
-            WriteOp::DeletePolicy {
-                name: o.name.clone(),
-            }
-        }
+    let Some(op) = crate::kinds::of(o.kind)
+        .gc_delete(shared, o, &owner)
+        .await?
+    else {
+        return Ok(false); // gone, or no longer ours
     };
     let step = Step {
         object,
@@ -458,23 +278,12 @@ async fn delete_orphan_statuses(
     let c = &shared.caches;
     // A status is the last word on objects that may still exist: keep it while any kind
     // of object cannot be listed.
-    if !c.gc_kinds().1.is_empty() {
+    if !crate::kinds::gc_kinds(c).1.is_empty() {
         return;
     }
-    let owners: BTreeSet<String> = c
-        .service_defaults
-        .owned()
-        .into_iter()
-        .chain(c.service_intentions.owned())
-        .chain(c.http_routes.owned())
-        .map(|(o, _)| o)
-        .chain(
-            c.nomad
-                .owned()
-                .into_iter()
-                .filter(|(_, _, stopped)| !stopped || shared.config.purge_on_delete)
-                .map(|(o, _, _)| o),
-        )
+    let owners: BTreeSet<String> = crate::kinds::KINDS
+        .iter()
+        .flat_map(|k| k.listed_owners(shared))
         .collect();
     for key in c.statuses.keys() {
         if key == GC_STATUS_KEY || c.specs.contains(&key) {

@@ -145,19 +145,17 @@ impl OperatorHandle {
     }
 
     /// Ready (`/readyz`): the specs and statuses have listed, and every other cache has
-    /// listed or is failing with a known reason (see [`crate::cache::Caches::ready`]).
+    /// listed or is failing with a known reason (see `kinds::ready`).
     #[must_use]
     pub fn is_ready(&self) -> bool {
-        self.shared.caches.ready()
+        crate::kinds::ready(&self.shared.caches)
     }
 
     /// Each cache's sync, freshness and trouble (the server's last answer while its
     /// reads keep failing).
     #[must_use]
     pub fn cache_health(&self) -> Vec<crate::cache::CacheState> {
-        self.shared
-            .caches
-            .health()
+        crate::kinds::cache_health(&self.shared.caches)
             .into_iter()
             .map(crate::cache::Health::state)
             .collect()

@@ -13,13 +13,40 @@
 //!   leadership, GC approval.
 //!
 //! Inside, from the bottom of the module graph up: [`plan`] (pure ownership check and
-//! write plan), [`status`] (pure status computation), [`rollout`] (deployment state),
+//! write plan, in the order across kinds), `kinds` (one module per object kind, see
+//! below), [`status`] (pure status computation), [`rollout`] (deployment state),
 //! [`guard`] (the mass-deletion guard's pure decisions and state), [`cache`] (watch
 //! caches of compact facts), [`metrics`], [`writer`] (batched, fenced status writes),
 //! the operator's context (config, clients, caches, writer: what everything above
 //! shares), [`reconcile`] (gather, plan, apply, status), [`gc`] (the collection pass),
 //! the [`OperatorHandle`], [`api`] (HTTP), and the wiring in [`Operator`]. No module
 //! imports one above it; `docs/architecture.md` has the data flow.
+//!
+//! One module per object kind (`kinds/`: Nomad job, `service-defaults`,
+//! `service-intentions`, `http-route`, Vault policy, Vault JWT role), each implementing
+//! one trait, `kinds::Kind`, whose methods are:
+//!
+//! - `kind`: which [`steward_render::ObjectKind`] it is; `describe`: how messages
+//!   name one of its objects; `removal`: what a garbage collection delete does to it;
+//! - `health`: its cache's health (readiness: a spec that renders the kind waits for it
+//!   to sync; garbage collection needs it fresh); `caches`: every cache its watches
+//!   keep (`/readyz`, metrics); `reads_before_create`: whether a
+//!   creation is read first (Vault's always, others' when the cache is stale);
+//! - `desired`: the names of its objects in a rendering; `owner`: who owns a live one;
+//!   `compare`: normalise and diff desired and live into a create or update step (or
+//!   in sync); `delete`: the step for an owned object the spec no longer renders (pure);
+//! - `gather`: the live lookup (cache facts first, a point read where they cannot
+//!   vouch, the last status's trust, our own writes the watch has not shown);
+//!   `preflight`: the read before a creation; `execute`: one check-and-set write or
+//!   delete;
+//! - `inventory`, `listed_owners` and `gc_delete`: garbage collection's ownership
+//!   inventory, and the re-read and owner check before a delete that goes through the
+//!   same `execute`.
+//!
+//! The operator goes through one registry, `kinds::KINDS` (apply order), and
+//! `kinds::of`: adding a kind is one module plus one registration line (and, in
+//! `steward-render`, the `ObjectKind` variant and its rendering). The order across
+//! kinds stays in [`plan`].
 //!
 //! Design notes (beyond the design document):
 //!
@@ -52,11 +79,14 @@ pub mod error;
 pub mod gc;
 pub mod guard;
 mod handle;
+mod kinds;
 mod memo;
 pub mod metrics;
+mod objects;
 mod operator;
 pub mod plan;
 pub mod reconcile;
+mod reconcile_error;
 pub mod rollout;
 pub mod status;
 pub mod writer;

@@ -320,10 +320,10 @@ fn panic_message(e: tokio::task::JoinError) -> String {
 
 fn spawn_watches(s: &Arc<OperatorContext>, tasks: &mut JoinSet<&'static str>) {
     // Specs held because a cache they need had not synced go on as soon as it has.
-    for kind in steward_render::ObjectKind::APPLY_ORDER {
+    for kind in crate::kinds::KINDS {
         let s2 = s.clone();
         tasks.spawn(async move {
-            s2.caches.kind_health(kind).wait_synced().await;
+            kind.health(&s2.caches).wait_synced().await;
             s2.triggers.keys(s2.caches.specs.keys());
             std::future::pending::<()>().await;
             "cache-sync-trigger"

@@ -1,11 +1,11 @@
 //! `reconcile(key)`: level-triggered, reads the whole truth for the key each time and
 //! moves it one idempotent step toward the spec.
 //!
-//! [`run`] is four stages: **gather** (`observe`: caches, rendering, live objects; I/O),
-//! **decide** ([`decide::decide`]: pure, from the facts and the clock to an
-//! [`decide::Outcome`]: the ordered writes, the status, the requeue; it may name a rare
+//! `run` is four stages: **gather** (`observe`: caches, rendering, live objects; I/O),
+//! **decide** (`decide::decide`: pure, from the facts and the clock to an
+//! `decide::Outcome`: the ordered writes, the status, the requeue; it may name a rare
 //! read it needs first, which `perform` does), **execute** (`apply_writes`, through the
-//! one executor [`execute`]; I/O) and **summarise** ([`outcome::summarise_applied`]:
+//! one executor `execute`; I/O) and **summarise** (`outcome::summarise_applied`:
 //! pure, the writes' results into the status, which `write_status` writes when it
 //! changed).
 //!
@@ -42,19 +42,18 @@ mod render;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use serde_json::Value;
 use steward_hashi::QueryOptions;
-use steward_render::names::{self, SpecKey};
-use steward_render::{ObjectKind, ObjectRef};
+use steward_render::names::{self};
 use steward_runtime::{Action, Context, EventType, Lease};
 use tokio::time::Instant;
 
 use crate::cache::nomad::{CachedJob, job_key};
 use crate::context::OperatorContext;
-use crate::plan::{self, Step, StepKind, owner_of_body};
+use crate::kinds;
+use crate::plan::{self, Step, StepKind};
 use crate::rollout::JobState;
 use crate::status::{self, EventDoc, ObjectState, Phase, StatusDoc, StatusInput};
-use crate::writer::{StatusOp, WriteError};
+use crate::writer::StatusOp;
 
 pub(crate) use apply::execute;
 use apply::preflight;
@@ -63,97 +62,18 @@ use decide::{
     decide,
 };
 pub(crate) use describe::describe_spec;
-use gather::{Gathered, Trust, gather};
-pub(crate) use outcome::summarise;
+pub(crate) use gather::Trust;
+use gather::{Gathered, gather};
 use outcome::{
     Executed, JobAfter, applied_event, next_action, repeated_failure, summarise_applied,
 };
 use render::{Rendered, render_spec};
 
-/// Why a reconcile failed (the key is retried with backoff).
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    /// A request to Consul, Nomad or Vault failed.
-    #[error("{object}: request failed")]
-    Api {
-        /// The object (`nomad-job shop/web`).
-        object: String,
-        /// The cause.
-        #[source]
-        source: steward_hashi::Error,
-    },
-    /// A check-and-set write lost a race (someone changed the object meanwhile).
-    #[error("{object}: changed concurrently (check-and-set lost); retrying")]
-    CasLost {
-        /// The object.
-        object: String,
-    },
-    /// The Nomad namespace of the job does not exist and may not be created.
-    #[error(
-        "Nomad namespace {namespace:?} does not exist: create it (`nomad namespace apply {namespace}`) or enable create_nomad_namespaces"
-    )]
-    NamespaceMissing {
-        /// The namespace.
-        namespace: String,
-    },
-    /// The edge gateway routes attach to does not exist.
-    #[error(
-        "edge gateway {kind} {name:?} does not exist: create it (Steward attaches routes to it but does not own it)"
-    )]
-    GatewayMissing {
-        /// Gateway kind.
-        kind: String,
-        /// Gateway name.
-        name: String,
-    },
-    /// Right before writing, the object turned out to be owned by someone else.
-    #[error("{object}: {message}")]
-    Conflict {
-        /// The object.
-        object: String,
-        /// Who owns it.
-        message: String,
-    },
-    /// The status could not be written.
-    #[error("status of {key}")]
-    Status {
-        /// The key.
-        key: String,
-        /// The cause.
-        #[source]
-        source: WriteError,
-    },
-}
-
-impl ReconcileError {
-    /// Whether trying again may help: a lost check-and-set race or a request that
-    /// failed in a retryable way does; a missing namespace or gateway, a foreign owner or
-    /// a request the server rejected does not until something else changes.
-    #[must_use]
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            ReconcileError::Api { source, .. } => source.is_retryable(),
-            ReconcileError::CasLost { .. } => true,
-            ReconcileError::Status { .. } => true,
-            ReconcileError::NamespaceMissing { .. }
-            | ReconcileError::GatewayMissing { .. }
-            | ReconcileError::Conflict { .. } => false,
-        }
-    }
-}
-
 pub use crate::error::chain;
+pub use crate::reconcile_error::ReconcileError;
+pub(crate) use crate::reconcile_error::api;
 
-fn describe(o: &ObjectRef, key: &SpecKey) -> String {
-    match o.kind {
-        ObjectKind::NomadJob => format!("{} {}/{}", o.kind, names::nomad_namespace(key), o.name),
-        _ => format!("{} {}", o.kind, o.name),
-    }
-}
-
-fn api(object: String) -> impl FnOnce(steward_hashi::Error) -> ReconcileError {
-    move |source| ReconcileError::Api { object, source }
-}
+pub(crate) use crate::kinds::describe;
 
 /// Events recorded during one reconcile, also kept for the status document.
 struct Events<'a> {
@@ -282,9 +202,10 @@ async fn observe(shared: &OperatorContext, key: &str) -> Result<Observed, Reconc
             let trust = Trust::of(stored.as_deref(), generation, &desired.hash, replicas);
             let gathered = gather(shared, &key, &desired, trust).await?;
             let jkey = job_key(&names::nomad_namespace(&key), &names::job_id(&key));
-            let stale = ObjectKind::APPLY_ORDER
-                .into_iter()
-                .filter(|kind| !caches.kind_health(*kind).is_fresh())
+            let read_first = kinds::KINDS
+                .iter()
+                .filter(|kind| kind.reads_before_create(caches))
+                .map(|kind| kind.kind())
                 .collect();
             SpecFacts::Rendered(Box::new(RenderedFacts {
                 deployments: caches.nomad.deployments(&jkey),
@@ -295,7 +216,7 @@ async fn observe(shared: &OperatorContext, key: &str) -> Result<Observed, Reconc
                 next_change,
                 batch,
                 gathered,
-                stale,
+                read_first,
                 jwt_mount: shared.config.jwt_auth_mount.clone(),
                 checked: Checked::default(),
             }))
@@ -443,10 +364,9 @@ fn job_after(shared: &OperatorContext, r: &RenderedFacts) -> JobAfter {
         CachedJob::Written(w) => Some(w.state),
         _ => cache.job_state(&jkey).or_else(|| {
             let live = live?;
-            live.job
-                .as_deref()
-                .map(JobState::of)
-                .or(live.job_verified.map(|index| JobState {
+            live.job()
+                .map(|j| JobState::of(j))
+                .or(live.job_verified().map(|index| JobState {
                     job_modify_index: index,
                     version: None,
                     stable: false,
@@ -525,11 +445,7 @@ async fn write_status(
     Ok(doc)
 }
 
-/// The owner of a config entry or job body as a string (for the API and GC).
-#[must_use]
-pub fn owner_string(body: &Value) -> Option<String> {
-    owner_of_body(body).map(|k| k.to_string())
-}
+pub use crate::objects::owner_string;
 
 #[cfg(test)]
 mod tests;

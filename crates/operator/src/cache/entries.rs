@@ -21,7 +21,7 @@ use steward_hashi::{ConsulClient, QueryOptions};
 use steward_runtime::watcher::{Event, ListSource, Listing, ListingEntry, WatcherConfig, watcher};
 
 use super::{Health, NameIndex, Observed, SmallSet, Triggers};
-use crate::plan::owner_of_body;
+use crate::objects::owner_of_body;
 
 /// What we wrote and the `ModifyIndex` the write was based on.
 #[derive(Debug, Clone)]

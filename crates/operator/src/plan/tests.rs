@@ -1,6 +1,9 @@
 #![allow(clippy::unwrap_used)]
 
+use std::sync::Arc;
+
 use serde_json::json;
+use steward_hashi::nomad::Job;
 use steward_render::{RenderContext, render};
 
 use super::*;
@@ -21,25 +24,50 @@ fn key() -> SpecKey {
     SpecKey::new("shop", "web")
 }
 
-fn entry(body: &Value, index: u64) -> LiveEntry {
-    LiveEntry {
+fn entry(body: &Value, index: u64) -> LiveObject {
+    LiveObject::Entry(LiveEntry {
         body: Arc::new(body.clone()),
         modify_index: index,
+    })
+}
+
+fn at(kind: ObjectKind, name: &str) -> ObjectRef {
+    ObjectRef {
+        kind,
+        name: name.to_owned(),
     }
+}
+
+fn job(raw: Value) -> LiveObject {
+    LiveObject::Job(Arc::new(Job::from_value(raw).unwrap()))
 }
 
 /// Everything exactly as desired (as if the server echoed our writes).
 fn converged(d: &Desired) -> Live {
-    let mut live = Live {
-        service_defaults: d.service_defaults.as_ref().map(|e| entry(&e.body, 10)),
-        service_intentions: d.service_intentions.as_ref().map(|e| entry(&e.body, 11)),
-        job: Some(Arc::new(Job::from_value(d.nomad_job.job.clone()).unwrap())),
-        policy: d.vault_policy.as_ref().map(|p| Arc::new(p.hcl.clone())),
-        role: d.vault_role.as_ref().map(|r| Arc::new(r.body.clone())),
-        ..Live::default()
-    };
+    let mut live = Live::default();
+    if let Some(e) = &d.service_defaults {
+        live.insert(at(ObjectKind::ServiceDefaults, &e.name), entry(&e.body, 10));
+    }
+    if let Some(e) = &d.service_intentions {
+        live.insert(
+            at(ObjectKind::ServiceIntentions, &e.name),
+            entry(&e.body, 11),
+        );
+    }
+    live.insert(
+        at(ObjectKind::NomadJob, &d.nomad_job.id),
+        job(d.nomad_job.job.clone()),
+    );
+    if let Some(p) = &d.vault_policy {
+        let text = LiveObject::Policy(Arc::new(p.hcl.clone()));
+        live.insert(at(ObjectKind::VaultPolicy, &p.name), text);
+    }
+    if let Some(r) = &d.vault_role {
+        let body = LiveObject::Role(Arc::new(r.body.clone()));
+        live.insert(at(ObjectKind::VaultRole, &r.name), body);
+    }
     for r in &d.http_routes {
-        live.http_routes.insert(r.name.clone(), entry(&r.body, 12));
+        live.insert(at(ObjectKind::HttpRoute, &r.name), entry(&r.body, 12));
     }
     live
 }
@@ -97,12 +125,19 @@ fn a_new_image_rewrites_only_the_job_even_though_the_spec_hash_changed() {
 fn updates_use_the_live_modify_index_as_cas() {
     let d = desired(WEB);
     let mut live = converged(&d);
-    let mut hand = (*live.service_intentions.as_ref().unwrap().body).clone();
+    let si = at(
+        ObjectKind::ServiceIntentions,
+        &d.service_intentions.as_ref().unwrap().name,
+    );
+    let Some(LiveObject::Entry(l)) = live.get(&si) else {
+        panic!("no intentions: {live:?}")
+    };
+    let mut hand = (*l.body).clone();
     hand["Sources"]
         .as_array_mut()
         .unwrap()
         .insert(0, json!({"Name": "intruder", "Action": "allow"}));
-    live.service_intentions = Some(entry(&hand, 99));
+    live.insert(si, entry(&hand, 99));
     let p = plan(&key(), &d, &live, "jwt-nomad");
     assert_eq!(
         kinds(&p),
@@ -116,8 +151,10 @@ fn updates_use_the_live_modify_index_as_cas() {
 fn a_job_verified_through_the_list_needs_nothing() {
     let d = desired(WEB);
     let mut live = converged(&d);
-    live.job = None;
-    live.job_verified = Some(42);
+    live.insert(
+        at(ObjectKind::NomadJob, &d.nomad_job.id),
+        LiveObject::JobVerified(42),
+    );
     let p = plan(&key(), &d, &live, "jwt-nomad");
     assert!(p.is_empty(), "{:?}", p.steps);
     assert!(conflicts(&key(), &d, &live).is_empty());
@@ -129,7 +166,7 @@ fn a_stopped_job_is_registered_again() {
     let mut live = converged(&d);
     let mut raw = d.nomad_job.job.clone();
     raw["Stop"] = json!(true);
-    live.job = Some(Arc::new(Job::from_value(raw).unwrap()));
+    live.insert(at(ObjectKind::NomadJob, &d.nomad_job.id), job(raw));
     let p = plan(&key(), &d, &live, "jwt-nomad");
     assert_eq!(kinds(&p), vec![(ObjectKind::NomadJob, StepKind::Update)]);
     assert_eq!(p.steps[0].changes.last().unwrap().path, "Stop");
@@ -141,11 +178,16 @@ fn unowned_or_foreign_objects_are_conflicts() {
     let mut live = converged(&d);
     let mut hand = d.nomad_job.job.clone();
     hand["Meta"] = json!({"team": "someone"});
-    live.job = Some(Arc::new(Job::from_value(hand).unwrap()));
+    live.insert(at(ObjectKind::NomadJob, &d.nomad_job.id), job(hand));
     let mut foreign = d.service_defaults.as_ref().unwrap().body.clone();
     foreign["Meta"]["steward.spec"] = json!("other/web");
-    live.service_defaults = Some(entry(&foreign, 3));
-    live.policy = Some(Arc::new("path \"x\" { capabilities = [\"read\"] }".into()));
+    let sd = &d.service_defaults.as_ref().unwrap().name;
+    live.insert(at(ObjectKind::ServiceDefaults, sd), entry(&foreign, 3));
+    let policy = &d.vault_policy.as_ref().unwrap().name;
+    live.insert(
+        at(ObjectKind::VaultPolicy, policy),
+        LiveObject::Policy(Arc::new("path \"x\" { capabilities = [\"read\"] }".into())),
+    );
     let found = conflicts(&key(), &d, &live);
     let kinds: Vec<_> = found.iter().map(|(o, _)| o.kind).collect();
     assert_eq!(
@@ -186,10 +228,10 @@ fn removed_parts_are_deleted_after_the_writes_in_reverse_order() {
     );
     // A route that someone else owns is never deleted.
     let mut live2 = live.clone();
-    for r in live2.http_routes.values_mut() {
-        let mut b = (*r.body).clone();
+    for r in &full.http_routes {
+        let mut b = r.body.clone();
         b["Meta"]["steward.spec"] = json!("other/x");
-        r.body = Arc::new(b);
+        live2.insert(at(ObjectKind::HttpRoute, &r.name), entry(&b, 12));
     }
     let p = plan(&key(), &slim, &live2, "jwt-nomad");
     assert!(!kinds(&p).contains(&(ObjectKind::HttpRoute, StepKind::Delete)));

@@ -72,8 +72,9 @@ pub(crate) struct RenderedFacts {
     pub(crate) batch: bool,
     /// The live objects (or why they are not known).
     pub(crate) gathered: Gathered,
-    /// Kinds whose cache is not fresh: a creation of one of them is read first.
-    pub(crate) stale: BTreeSet<ObjectKind>,
+    /// Kinds whose creations are read first (their kind says so: Vault always, others
+    /// while their cache is not fresh).
+    pub(crate) read_first: BTreeSet<ObjectKind>,
     /// The Vault JWT auth mount.
     pub(crate) jwt_mount: String,
     /// The job's deployments, newest first (from the cache, plus a direct read).
@@ -252,7 +253,7 @@ pub(crate) fn decide(facts: &Facts) -> Decision {
 
     // What the status will record as the job's verified `JobModifyIndex` (a write
     // replaces it with the register answer's).
-    let job_index = match (&live.job, live.job_verified) {
+    let job_index = match (live.job(), live.job_verified()) {
         (_, Some(index)) => Some(index),
         (Some(j), None) if plan.in_sync.contains(&job) => Some(j.view.job_modify_index),
         _ => None,
@@ -313,7 +314,7 @@ fn revert_hold(
     let updates_job = steps
         .iter()
         .any(|s| &s.object == job && s.kind == StepKind::Update);
-    let Some(live_job) = live.job.as_deref().filter(|_| updates_job) else {
+    let Some(live_job) = live.job().map(|j| &**j).filter(|_| updates_job) else {
         return Ok(None);
     };
     let failed = r.deployments.iter().any(|d| d.status == "failed");
@@ -358,12 +359,7 @@ fn check_creations(
     let unvouched: Vec<Step> = steps
         .iter()
         .filter(|s| s.kind == StepKind::Create)
-        .filter(|s| {
-            matches!(
-                s.object.kind,
-                ObjectKind::VaultPolicy | ObjectKind::VaultRole
-            ) || r.stale.contains(&s.object.kind)
-        })
+        .filter(|s| r.read_first.contains(&s.object.kind))
         .cloned()
         .collect();
     if unvouched.is_empty() {

@@ -23,19 +23,7 @@ pub(crate) const PROGRESS_REQUEUE: Duration = Duration::from_secs(30);
 /// An event to record: type, reason, message.
 pub(crate) type EventText = (EventType, &'static str, String);
 
-/// At most five changes, then "and N more".
-pub(crate) fn summarise(changes: &[FieldChange]) -> String {
-    const SHOWN: usize = 5;
-    let mut parts: Vec<String> = changes
-        .iter()
-        .take(SHOWN)
-        .map(ToString::to_string)
-        .collect();
-    if changes.len() > SHOWN {
-        parts.push(format!("and {} more", changes.len() - SHOWN));
-    }
-    parts.join("; ")
-}
+pub(crate) use crate::objects::summarise;
 
 /// Only group counts change: a scaling window, not drift.
 pub(crate) fn only_count(changes: &[FieldChange]) -> bool {

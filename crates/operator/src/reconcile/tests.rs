@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use crate::writer::WriteError;
 
 #[test]
 fn error_chains_read_on_one_line_without_repeats() {

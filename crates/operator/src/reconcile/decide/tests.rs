@@ -5,7 +5,7 @@ use steward_hashi::nomad::Job;
 use steward_render::{RenderContext, render};
 
 use super::*;
-use crate::plan::{LiveEntry, WriteOp};
+use crate::plan::{LiveEntry, LiveObject, WriteOp};
 use crate::status::{ObjectState, ObjectStatus, Phase, Rollout};
 
 const WEB: &str = "apiVersion: steward/v1\nkind: ServiceSpec\nmetadata: {name: web, namespace: shop}\nspec:\n  image: registry.example/web:1.0\n  port: 8080\n  check: {http: /healthz}\n  allowFrom: [{service: api, methods: [GET]}]\n  secrets: [{path: secret/data/shop/web/*, capabilities: [read]}]\n  edge: {routes: [{host: web.shop.apps.internal, pathPrefix: /}]}\n";
@@ -20,10 +20,17 @@ fn key() -> SpecKey {
     SpecKey::new("shop", "web")
 }
 
-fn entry(body: &Value, index: u64) -> LiveEntry {
-    LiveEntry {
+fn entry(body: &Value, index: u64) -> LiveObject {
+    LiveObject::Entry(LiveEntry {
         body: Arc::new(body.clone()),
         modify_index: index,
+    })
+}
+
+fn at(kind: ObjectKind, name: &str) -> ObjectRef {
+    ObjectRef {
+        kind,
+        name: name.to_owned(),
     }
 }
 
@@ -36,18 +43,33 @@ fn job_of(d: &Desired, version: u64, modify_index: u64) -> Arc<Job> {
 
 /// Everything exactly as desired (as if the server echoed our writes).
 fn converged(d: &Desired) -> Live {
-    let mut live = Live {
-        service_defaults: d.service_defaults.as_ref().map(|e| entry(&e.body, 10)),
-        service_intentions: d.service_intentions.as_ref().map(|e| entry(&e.body, 11)),
-        job: Some(job_of(d, 0, 42)),
-        policy: d.vault_policy.as_ref().map(|p| Arc::new(p.hcl.clone())),
-        role: d.vault_role.as_ref().map(|r| Arc::new(r.body.clone())),
-        ..Live::default()
-    };
+    let mut live = Live::default();
+    if let Some(e) = &d.service_defaults {
+        live.insert(at(ObjectKind::ServiceDefaults, &e.name), entry(&e.body, 10));
+    }
+    if let Some(e) = &d.service_intentions {
+        live.insert(
+            at(ObjectKind::ServiceIntentions, &e.name),
+            entry(&e.body, 11),
+        );
+    }
+    set_job(&mut live, job_of(d, 0, 42));
+    if let Some(p) = &d.vault_policy {
+        let text = LiveObject::Policy(Arc::new(p.hcl.clone()));
+        live.insert(at(ObjectKind::VaultPolicy, &p.name), text);
+    }
+    if let Some(r) = &d.vault_role {
+        let body = LiveObject::Role(Arc::new(r.body.clone()));
+        live.insert(at(ObjectKind::VaultRole, &r.name), body);
+    }
     for r in &d.http_routes {
-        live.http_routes.insert(r.name.clone(), entry(&r.body, 12));
+        live.insert(at(ObjectKind::HttpRoute, &r.name), entry(&r.body, 12));
     }
     live
+}
+
+fn set_job(live: &mut Live, job: Arc<Job>) {
+    live.insert(at(ObjectKind::NomadJob, "web"), LiveObject::Job(job));
 }
 
 fn facts(live: Live) -> Facts {
@@ -66,7 +88,7 @@ fn facts_with(gathered: Gathered) -> Facts {
             next_change: None,
             batch: false,
             gathered,
-            stale: BTreeSet::new(),
+            read_first: BTreeSet::from([ObjectKind::VaultPolicy, ObjectKind::VaultRole]),
             jwt_mount: "jwt-nomad".to_owned(),
             deployments: Vec::new(),
             version_hashes: Vec::new(),
@@ -154,7 +176,7 @@ fn a_new_spec_reads_its_vault_objects_first_then_creates_everything_in_order() {
 #[test]
 fn a_stale_cache_makes_its_creations_read_first() {
     let mut f = facts(Live::default());
-    rendered(&mut f).stale.insert(ObjectKind::NomadJob);
+    rendered(&mut f).read_first.insert(ObjectKind::NomadJob);
     let Decision::Read(Read::Absent(steps)) = decide(&f) else {
         panic!("expected a check read");
     };
@@ -202,10 +224,17 @@ fn a_converged_spec_writes_nothing_and_records_the_jobs_index() {
 fn an_object_owned_elsewhere_stops_every_write() {
     let d = desired();
     let mut live = converged(&d);
-    let mut body = (*live.service_defaults.as_ref().unwrap().body).clone();
+    let sd = at(
+        ObjectKind::ServiceDefaults,
+        &d.service_defaults.as_ref().unwrap().name,
+    );
+    let Some(LiveObject::Entry(e)) = live.get(&sd) else {
+        panic!("no service-defaults");
+    };
+    let mut body = (*e.body).clone();
     body["Meta"] =
         serde_json::json!({"steward.managed-by": "steward", "steward.spec": "other/svc"});
-    live.service_defaults = Some(entry(&body, 10));
+    live.insert(sd, entry(&body, 10));
     let Outcome::Status(input, action) = outcome(&facts(live)) else {
         panic!("expected a status");
     };
@@ -250,10 +279,9 @@ fn a_cache_on_its_first_listing_requeues_quietly_and_a_failing_one_says_so() {
 fn a_write_the_watch_has_not_shown_holds_the_next_write_of_that_object() {
     let d = desired();
     let mut live = converged(&d);
-    live.job = Some(job_of(&d, 0, 42));
-    let mut changed = (*live.job.clone().unwrap()).clone();
+    let mut changed = (*job_of(&d, 0, 42)).clone();
     changed.raw["TaskGroups"][0]["Count"] = 7.into();
-    live.job = Some(Arc::new(Job::from_value(changed.raw).unwrap()));
+    set_job(&mut live, Arc::new(Job::from_value(changed.raw).unwrap()));
     let job = ObjectRef {
         kind: ObjectKind::NomadJob,
         name: "web".to_owned(),
@@ -284,7 +312,7 @@ fn reverted_facts() -> Facts {
     old["Meta"]["steward.hash"] = "old".into();
     old["Version"] = 1.into();
     old["JobModifyIndex"] = 50.into();
-    live.job = Some(Arc::new(Job::from_value(old).unwrap()));
+    set_job(&mut live, Arc::new(Job::from_value(old).unwrap()));
     let mut f = facts(live);
     let r = rendered(&mut f);
     r.deployments = vec![deployment(2, "failed", 20), deployment(1, "successful", 10)];
@@ -356,7 +384,7 @@ fn with_every_read_answered_decide_never_asks_again() {
             latest_deployment: true,
             versions: true,
         };
-        r.stale = ObjectKind::APPLY_ORDER.into_iter().collect();
+        r.read_first = ObjectKind::APPLY_ORDER.into_iter().collect();
         assert!(matches!(decide(&f), Decision::Outcome(_)));
     }
 }
@@ -364,14 +392,26 @@ fn with_every_read_answered_decide_never_asks_again() {
 #[test]
 fn the_applied_status_lists_objects_in_spec_order_with_the_failure() {
     let d = desired();
-    let mut live = converged(&d);
-    live.service_intentions = None;
+    let live = converged(&d);
+    let si = at(
+        ObjectKind::ServiceIntentions,
+        &d.service_intentions.as_ref().unwrap().name,
+    );
+    let mut without = Live::default();
+    for kind in ObjectKind::APPLY_ORDER {
+        for (name, l) in live.of_kind(kind) {
+            if kind != ObjectKind::ServiceIntentions {
+                without.insert(at(kind, name), l.clone());
+            }
+        }
+    }
+    let live = without;
     let a = apply(&facts(live));
     assert_eq!(
         kinds(&a),
         vec![(ObjectKind::ServiceIntentions, StepKind::Create)]
     );
-    let si = a.writes[0].step.object.clone();
+    assert_eq!(a.writes[0].step.object, si);
     let executed = super::super::outcome::Executed {
         results: vec![(si.clone(), ObjectState::Error, Some("boom".to_owned()))],
         failure: Some("boom".to_owned()),
