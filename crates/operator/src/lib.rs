@@ -12,10 +12,11 @@
 //! - [`OperatorHandle`]: statuses, events ([`steward_runtime::Recorder`]), metrics,
 //!   leadership, GC approval.
 //!
-//! Inside, from the bottom of the module graph up: [`plan`] (pure ownership check and
-//! write plan), [`status`] (pure status computation), [`rollout`] (deployment state),
-//! [`guard`] (the mass-deletion guard's pure decisions and state), [`cache`] (watch
-//! caches of compact facts), [`metrics`], [`writer`] (batched, fenced status writes),
+//! Inside, from the bottom of the module graph up: [`key`] (the work queue's
+//! [`SpecKey`]), [`plan`] (pure ownership check and write plan), [`status`] (pure status
+//! computation), [`rollout`] (deployment state), [`guard`] (the mass-deletion guard's
+//! pure decisions and state), [`cache`] (watch caches of compact facts, publishing what
+//! they change), [`triggers`] (the mappers from those changes to spec keys), [`metrics`], [`writer`] (batched, fenced status writes),
 //! the operator's context (config, clients, caches, writer: what everything above
 //! shares), [`reconcile`] (gather, plan, apply, status), [`gc`] (the collection pass),
 //! the [`OperatorHandle`], [`api`] (HTTP), and the wiring in [`Operator`]. No module
@@ -52,6 +53,7 @@ pub mod error;
 pub mod gc;
 pub mod guard;
 mod handle;
+pub mod key;
 mod memo;
 pub mod metrics;
 mod operator;
@@ -59,6 +61,7 @@ pub mod plan;
 pub mod reconcile;
 pub mod rollout;
 pub mod status;
+pub mod triggers;
 pub mod writer;
 
 pub use config::{LeaderSettings, OperatorConfig};
@@ -66,5 +69,6 @@ pub use context::Clients;
 pub use error::{Error, Result};
 pub use gc::{ApproveError, BlockedSet, GcObject};
 pub use handle::OperatorHandle;
+pub use key::SpecKey;
 pub use operator::Operator;
 pub use status::{Phase, StatusDoc};

@@ -31,12 +31,18 @@ fn job(ns: &str, id: &str, jmi: u64) -> Value {
 #[test]
 fn facts_of_bodies_are_used_only_at_the_listed_version() {
     let cache = NomadCache::new();
-    let (triggers, mut rx) = Triggers::new();
+    let (changes, mut rx) = Changes::channel();
     cache.apply_list(
         &Event::Restarted(vec![("a/web".into(), stub("a", "web", 10, Some("a/web")))]),
-        &triggers,
+        &changes,
     );
-    assert_eq!(rx.try_recv().unwrap(), "a/web");
+    assert_eq!(
+        rx.try_recv(),
+        Some(Change::Replaced {
+            source: Source::NomadJobList,
+            owners: vec!["a/web".into()]
+        })
+    );
     assert!(matches!(cache.job("a/web"), CachedJob::Listed(_)));
     assert_eq!(cache.job_state("a/web"), None, "no body seen yet");
     let mut body = job("a", "web", 10);
@@ -54,8 +60,15 @@ fn facts_of_bodies_are_used_only_at_the_listed_version() {
             payload: json!({"Job": body}),
         }],
     };
-    cache.apply_frame(&frame, &triggers);
-    assert_eq!(rx.try_recv().unwrap(), "a/web", "the owner is queued");
+    cache.apply_frame(&frame, &changes);
+    assert_eq!(
+        rx.try_recv(),
+        Some(Change::object(
+            Source::NomadJobEvent,
+            ObjectChange::new("a/web", None, Some("a/web"))
+        )),
+        "the job is published with its owner"
+    );
     let state = cache.job_state("a/web").unwrap();
     assert_eq!(
         (state.job_modify_index, state.version, state.stable),
@@ -66,14 +79,14 @@ fn facts_of_bodies_are_used_only_at_the_listed_version() {
     // The list moves on: the facts are stale until a newer body arrives.
     cache.apply_list(
         &Event::Applied("a/web".into(), stub("a", "web", 12, Some("a/web"))),
-        &triggers,
+        &changes,
     );
     assert_eq!(cache.job_state("a/web"), None);
     // Older facts never replace newer ones.
     cache.store_body(&Job::from_value(job("a", "web", 12)).unwrap());
     cache.store_body(&Job::from_value(job("a", "web", 10)).unwrap());
     assert_eq!(cache.job_state("a/web").unwrap().job_modify_index, 12);
-    cache.apply_list(&Event::Deleted("a/web".into()), &triggers);
+    cache.apply_list(&Event::Deleted("a/web".into()), &changes);
     assert!(matches!(cache.job("a/web"), CachedJob::Absent));
     assert_eq!(
         cache.version_hash("a/web", 3),
@@ -85,8 +98,8 @@ fn facts_of_bodies_are_used_only_at_the_listed_version() {
 #[test]
 fn our_registration_shows_until_the_list_catches_up() {
     let cache = NomadCache::new();
-    let (triggers, _rx) = Triggers::new();
-    cache.apply_list(&Event::Restarted(vec![]), &triggers);
+    let (changes, _rx) = Changes::channel();
+    cache.apply_list(&Event::Restarted(vec![]), &changes);
     let mine = WrittenJob {
         state: JobState {
             job_modify_index: 5,
@@ -100,7 +113,7 @@ fn our_registration_shows_until_the_list_catches_up() {
     assert!(matches!(cache.job("a/web"), CachedJob::Written(w) if w == mine));
     cache.apply_list(
         &Event::Applied("a/web".into(), stub("a", "web", 5, Some("a/web"))),
-        &triggers,
+        &changes,
     );
     assert!(matches!(cache.job("a/web"), CachedJob::Listed(_)));
 }
@@ -108,7 +121,7 @@ fn our_registration_shows_until_the_list_catches_up() {
 #[test]
 fn deployments_keep_the_newest_per_job() {
     let cache = NomadCache::new();
-    let (triggers, _rx) = Triggers::new();
+    let (changes, _rx) = Changes::channel();
     let dep = |id: &str, create: u64, modify: u64, status: &str| Deployment {
         id: id.into(),
         namespace: "a".into(),
@@ -122,7 +135,7 @@ fn deployments_keep_the_newest_per_job() {
         (1..=6)
             .map(|i| dep(&format!("d{i}"), i, i, "successful"))
             .collect(),
-        &triggers,
+        &changes,
     );
     let got = cache.deployments("a/web");
     assert_eq!(got.len(), DEPLOYMENTS_PER_JOB);
