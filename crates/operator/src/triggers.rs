@@ -99,7 +99,7 @@ impl Mappers {
 /// Every spec key (a cache's first sync: the specs held back for it go on at once).
 #[must_use]
 pub fn all_specs(caches: &Caches) -> Vec<SpecKey> {
-    caches.specs.keys().into_iter().map(SpecKey::from).collect()
+    caches.specs.spec_keys()
 }
 
 #[cfg(test)]

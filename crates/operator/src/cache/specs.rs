@@ -72,6 +72,17 @@ impl SpecCache {
         self.map.read().keys().cloned().collect()
     }
 
+    /// Every key as a queue key, sorted (one allocation per key: a first sync or a new
+    /// leader queues all 10,000).
+    #[must_use]
+    pub fn spec_keys(&self) -> Vec<SpecKey> {
+        self.map
+            .read()
+            .keys()
+            .map(|k| SpecKey::from(k.as_str()))
+            .collect()
+    }
+
     /// Every spec, sorted by key.
     #[must_use]
     pub fn list(&self) -> Vec<Arc<SpecEntry>> {
