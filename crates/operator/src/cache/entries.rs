@@ -328,6 +328,7 @@ impl EntryCache {
         self.overlay.lock().clear();
     }
 
+    /// Moves `name` from its old owner's names to its new owner's, and says what changed.
     fn index_owner(
         &self,
         name: &str,
