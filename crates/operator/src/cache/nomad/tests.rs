@@ -149,3 +149,93 @@ fn deployments_keep_the_newest_per_job() {
         ("d7", "successful")
     );
 }
+
+/// The job list source the operator watches, under the runtime's watcher, against the
+/// simulator: a fresh Nomad (index 0) is not polled in a loop, and jobs come and go
+/// with their ownership `Meta`. (It replaces the runtime's own Nomad job source, which
+/// the operator never used.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_list_watch_does_not_spin_on_a_fresh_server_and_follows_jobs() {
+    use futures::StreamExt as _;
+    use steward_hashi::nomad::RegisterOptions;
+    use steward_hashi::{NomadConfig, WriteOptions};
+    use steward_sim::{Product, Sim, SimConfig};
+
+    async fn next_matching<S>(
+        stream: &mut S,
+        pred: impl Fn(&Event<String, JobStub>) -> bool,
+    ) -> Event<String, JobStub>
+    where
+        S: futures::Stream<Item = Event<String, JobStub>> + Unpin,
+    {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let e = stream.next().await.expect("watchers never end");
+                if pred(&e) {
+                    return e;
+                }
+            }
+        })
+        .await
+        .expect("the expected event within the bound")
+    }
+
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    let nomad = NomadClient::new(
+        NomadConfig::default()
+            .with_address(&sim.nomad_url())
+            .unwrap(),
+    )
+    .unwrap();
+    let source = JobListSource::new(nomad.clone(), Duration::from_secs(1));
+    let mut events = Box::pin(watcher(source, WatcherConfig::default()));
+    let first = next_matching(&mut events, |_| true).await;
+    assert!(
+        matches!(&first, Event::Restarted(v) if v.is_empty()),
+        "{first:?}"
+    );
+
+    // Idle for 3 s: a watcher spinning on index 0 would make hundreds of calls.
+    let before = sim.stats().count(Product::Nomad, "GET", "/v1/jobs");
+    let idle = tokio::time::timeout(Duration::from_secs(3), events.next()).await;
+    assert!(idle.is_err(), "no event without a change: {idle:?}");
+    let calls = sim.stats().count(Product::Nomad, "GET", "/v1/jobs") - before;
+    assert!(calls <= 6, "{calls} list calls in 3 s");
+
+    let body = json!({
+        "ID": "web", "Name": "web", "Namespace": "default", "Type": "service",
+        "Datacenters": ["dc1"],
+        "Meta": {"steward.managed-by": "steward", "steward.spec": "default/web"},
+        "TaskGroups": [{
+            "Name": "web", "Count": 1,
+            "Tasks": [{"Name": "app", "Driver": "docker", "Config": {"image": "nginx:1"},
+                       "Resources": {"CPU": 100, "MemoryMB": 128}}]
+        }]
+    });
+    nomad
+        .register_job(&body, &RegisterOptions::default())
+        .await
+        .unwrap();
+    let e = next_matching(&mut events, |e| matches!(e, Event::Applied(..))).await;
+    let Event::Applied(key, stub) = e else {
+        unreachable!()
+    };
+    assert_eq!(key, "default/web");
+    assert_eq!(
+        stub_owner(&stub).as_deref(),
+        Some("default/web"),
+        "listed with meta=true"
+    );
+    nomad
+        .deregister_job("web", true, &WriteOptions::new())
+        .await
+        .unwrap();
+    let e = next_matching(&mut events, |e| matches!(e, Event::Deleted(_))).await;
+    assert!(
+        matches!(&e, Event::Deleted(k) if k == "default/web"),
+        "{e:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(10), sim.shutdown())
+        .await
+        .expect("the simulator stops");
+}
