@@ -7,10 +7,12 @@
 //! objects from fresh caches and fall back to a direct read otherwise; garbage collection
 //! runs only when every cache is synced and fresh (positive knowledge only).
 //!
-//! Every change maps back to the spec keys it concerns (through ownership metadata, the
-//! policy marker, or the names a key gives its objects) and those keys are queued through
-//! [`Triggers`].
+//! Every cache publishes what it changed as a [`Change`] (the object and its owners
+//! before and after); the trigger mappers of the wiring (`crate::triggers`) map each
+//! change back to the spec keys it concerns (through ownership metadata, the policy
+//! marker, or the names a key gives its objects) for the work queue.
 
+pub mod changes;
 pub mod entries;
 pub mod kv_shards;
 pub mod nomad;
@@ -18,7 +20,7 @@ pub mod specs;
 pub mod statuses;
 pub mod vault;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -27,8 +29,9 @@ use parking_lot::{Mutex, RwLock};
 use steward_render::names::{self, SpecKey};
 use steward_runtime::Leadership;
 use steward_runtime::watcher::{ListSource, Listing};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
+pub use changes::{Change, ChangeReceiver, Changes, ObjectChange, Source};
 pub use entries::EntryCache;
 pub use nomad::NomadCache;
 pub use specs::{SpecCache, SpecEntry};
@@ -306,105 +309,6 @@ impl<S: ListSource> ListSource for Observed<S> {
             Err(error) => self.health.failed(&crate::error::chain(error)),
         }
         result
-    }
-}
-
-/// Keys queued and not yet taken, each once, in the order first queued.
-#[derive(Debug, Default)]
-struct PendingKeys {
-    order: VecDeque<String>,
-    queued: HashSet<String>,
-}
-
-/// Queues spec keys for reconciliation (cheap to clone). A key already waiting is not
-/// queued again: a burst of events about one key (a deployment's every step, a relist)
-/// costs one entry, so the queue between the watches and the controller holds at most
-/// one entry per spec however far the controller is behind.
-#[derive(Debug, Clone)]
-pub struct Triggers {
-    pending: Arc<Mutex<PendingKeys>>,
-    ready: Arc<Notify>,
-    gc: Arc<Notify>,
-}
-
-/// The receiving end of [`Triggers`] (fed to the controller).
-#[derive(Debug)]
-pub struct TriggerQueue {
-    pending: Arc<Mutex<PendingKeys>>,
-    ready: Arc<Notify>,
-}
-
-/// Nothing is queued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Empty;
-
-impl TriggerQueue {
-    /// The next queued key, if any.
-    ///
-    /// # Errors
-    /// [`Empty`] when nothing is queued.
-    pub fn try_recv(&mut self) -> Result<String, Empty> {
-        let mut pending = self.pending.lock();
-        let key = pending.order.pop_front().ok_or(Empty)?;
-        pending.queued.remove(&key);
-        Ok(key)
-    }
-
-    /// Waits for the next queued key.
-    pub async fn recv(&mut self) -> String {
-        loop {
-            if let Ok(key) = self.try_recv() {
-                return key;
-            }
-            // A key queued since the check left a permit: no wake-up is lost.
-            self.ready.notified().await;
-        }
-    }
-}
-
-impl Triggers {
-    /// A trigger queue and its receiving end (fed to the controller).
-    #[must_use]
-    pub fn new() -> (Self, TriggerQueue) {
-        let pending = Arc::new(Mutex::new(PendingKeys::default()));
-        let ready = Arc::new(Notify::new());
-        (
-            Self {
-                pending: pending.clone(),
-                ready: ready.clone(),
-                gc: Arc::new(Notify::new()),
-            },
-            TriggerQueue { pending, ready },
-        )
-    }
-
-    /// Queues one key (unless it is already waiting).
-    pub fn key(&self, key: impl Into<String>) {
-        let key = key.into();
-        let mut pending = self.pending.lock();
-        if pending.queued.insert(key.clone()) {
-            pending.order.push_back(key);
-            drop(pending);
-            self.ready.notify_one();
-        }
-    }
-
-    /// Queues several keys.
-    pub fn keys<I: IntoIterator<Item = String>>(&self, keys: I) {
-        for k in keys {
-            self.key(k);
-        }
-    }
-
-    /// Asks for a garbage-collection pass (debounced by the collector).
-    pub fn gc(&self) {
-        self.gc.notify_one();
-    }
-
-    /// What the collector waits on.
-    #[must_use]
-    pub fn gc_notify(&self) -> Arc<Notify> {
-        self.gc.clone()
     }
 }
 

@@ -10,13 +10,14 @@ use std::sync::atomic::AtomicU64;
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
 use steward_hashi::{ConsulClient, NomadClient, VaultClient};
-use steward_runtime::{Leadership, Recorder};
-use tokio::sync::watch;
+use steward_runtime::{Leadership, Recorder, WorkQueue};
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use crate::cache::{Caches, Triggers};
+use crate::cache::{Caches, Changes};
 use crate::config::OperatorConfig;
 use crate::guard::GcState;
+use crate::key::SpecKey;
 use crate::memo::RenderMemo;
 use crate::metrics::Metrics;
 use crate::writer::StatusWriter;
@@ -35,7 +36,7 @@ pub struct Clients {
 }
 
 /// Everything reconciles, the collector and the API share: the configuration, the
-/// clients, the caches, the status writer, the triggers, the metrics and events, and
+/// clients, the caches, the status writer, the work queue, the metrics and events, and
 /// the bounded memos. Below reconcile, gc and the API in the module graph; built by
 /// [`crate::Operator::new`].
 pub(crate) struct OperatorContext {
@@ -46,7 +47,12 @@ pub(crate) struct OperatorContext {
     pub(crate) registry: Arc<Registry>,
     pub(crate) recorder: Recorder,
     pub(crate) writer: StatusWriter,
-    pub(crate) triggers: Triggers,
+    /// Where the caches publish their changes (mapped to keys for the controller).
+    pub(crate) changes: Changes,
+    /// The controller's work queue (the API queues keys on it directly).
+    pub(crate) queue: WorkQueue<SpecKey>,
+    /// Asks the collector for a pass (it debounces).
+    pub(crate) gc_kick: Arc<Notify>,
     pub(crate) gc: GcState,
     pub(crate) leadership: watch::Receiver<Leadership>,
     /// Rendered specs by key (bounded; see `reconcile::render`).

@@ -395,7 +395,7 @@ async fn clear_blocked(shared: &OperatorContext, fence: Option<&Fence>) {
 
 /// Runs GC passes while this instance leads, until the task is dropped.
 pub(crate) async fn run(shared: Arc<OperatorContext>, mut leadership: watch::Receiver<Leadership>) {
-    let kick = shared.triggers.gc_notify();
+    let kick = shared.gc_kick.clone();
     let mut wait = shared.config.orphan_sweep_interval;
     loop {
         tokio::select! {

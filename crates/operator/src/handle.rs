@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use crate::config::OperatorConfig;
 use crate::context::OperatorContext;
 use crate::gc::{self, ApproveError, BlockedSet};
+use crate::key::SpecKey;
 use crate::metrics;
 use crate::status::StatusDoc;
 
@@ -177,7 +178,7 @@ impl OperatorHandle {
             return Err(ApproveError::NotLeader);
         }
         self.shared.gc.approve(digest)?;
-        self.shared.triggers.gc();
+        self.shared.gc_kick.notify_one();
         Ok(())
     }
 
@@ -201,7 +202,7 @@ impl OperatorHandle {
     }
 
     /// Queues a spec key for reconciliation now.
-    pub fn enqueue(&self, key: &str) {
-        self.shared.triggers.key(key);
+    pub fn enqueue(&self, key: impl Into<SpecKey>) {
+        self.shared.queue.add(key.into());
     }
 }

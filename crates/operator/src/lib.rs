@@ -12,13 +12,16 @@
 //! - [`OperatorHandle`]: statuses, events ([`steward_runtime::Recorder`]), metrics,
 //!   leadership, GC approval.
 //!
-//! Inside, from the bottom of the module graph up: [`plan`] (pure ownership check and
-//! write plan, in the order across kinds), `kinds` (one module per object kind, see
-//! below), [`status`] (pure status computation), [`rollout`] (deployment state),
-//! [`guard`] (the mass-deletion guard's pure decisions and state), [`cache`] (watch
-//! caches of compact facts), [`metrics`], [`writer`] (batched, fenced status writes),
+//! Inside, from the bottom of the module graph up: [`key`] (the work queue's
+//! [`SpecKey`]), `objects` (the object model: live objects, writes, steps, owners),
+//! [`status`] (pure status computation), [`rollout`] (deployment state), [`guard`] (the
+//! mass-deletion guard's pure decisions and state), [`cache`] (watch caches of compact
+//! facts, publishing what they change), [`triggers`] (the mappers from those changes to
+//! spec keys), [`metrics`], [`writer`] (batched, fenced status writes),
 //! the operator's context (config, clients, caches, writer: what everything above
-//! shares), [`reconcile`] (gather, plan, apply, status), [`gc`] (the collection pass),
+//! shares), `kinds` (one module per object kind, see below), [`plan`] (the pure write
+//! plan, in the order across kinds), [`reconcile`] (gather → decide → execute →
+//! summarise), [`gc`] (the collection pass),
 //! the [`OperatorHandle`], [`api`] (HTTP), and the wiring in [`Operator`]. No module
 //! imports one above it; `docs/architecture.md` has the data flow.
 //!
@@ -79,6 +82,7 @@ pub mod error;
 pub mod gc;
 pub mod guard;
 mod handle;
+pub mod key;
 mod kinds;
 mod memo;
 pub mod metrics;
@@ -89,6 +93,7 @@ pub mod reconcile;
 mod reconcile_error;
 pub mod rollout;
 pub mod status;
+pub mod triggers;
 pub mod writer;
 
 pub use config::{LeaderSettings, OperatorConfig};
@@ -96,5 +101,6 @@ pub use context::Clients;
 pub use error::{Error, Result};
 pub use gc::{ApproveError, BlockedSet, GcObject};
 pub use handle::OperatorHandle;
+pub use key::SpecKey;
 pub use operator::Operator;
 pub use status::{Phase, StatusDoc};

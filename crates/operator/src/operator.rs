@@ -13,26 +13,29 @@ use steward_runtime::backoff::BackoffConfig;
 use steward_runtime::leader::{ConsulLock, LeaderConfig, LeaderElector};
 use steward_runtime::watcher::WatcherConfig;
 use steward_runtime::{Action, Context, Controller, ControllerConfig, QueueConfig, Recorder};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::kv_shards::ShardedKvConfig;
-use crate::cache::{Caches, Triggers};
+use crate::cache::{Caches, ChangeReceiver, Changes};
 use crate::config::OperatorConfig;
 use crate::context::{Clients, OperatorContext};
 use crate::error::{Error, Result};
 use crate::gc;
 use crate::guard::GcState;
 use crate::handle::OperatorHandle;
+use crate::key::SpecKey;
 use crate::metrics::Metrics;
+use crate::triggers::{self, Mappers};
 use crate::writer::{StatusWriter, WriterTask};
 
 /// What `run` consumes (taken once).
 struct RunParts {
     elector: LeaderElector<ConsulLock>,
     lock: Arc<ConsulLock>,
-    controller: Controller<String>,
-    trigger_rx: crate::cache::TriggerQueue,
+    controller: Controller<SpecKey>,
+    changes: ChangeReceiver,
     writer_task: WriterTask,
 }
 
@@ -108,7 +111,7 @@ impl Operator {
             },
             Some(&mut registry),
         );
-        let (triggers, trigger_rx) = Triggers::new();
+        let (changes, change_rx) = Changes::channel();
         let (writer, writer_task) = StatusWriter::new();
         let shared = Arc::new(OperatorContext {
             config,
@@ -118,7 +121,9 @@ impl Operator {
             registry: Arc::new(registry),
             recorder: Recorder::default(),
             writer,
-            triggers,
+            changes,
+            queue: controller.queue(),
+            gc_kick: Arc::new(Notify::new()),
             gc: GcState::default(),
             leadership,
             renders: Mutex::new(crate::memo::RenderMemo::default()),
@@ -132,7 +137,7 @@ impl Operator {
                 elector,
                 lock,
                 controller,
-                trigger_rx,
+                changes: change_rx,
                 writer_task,
             })),
         })
@@ -166,7 +171,7 @@ impl Operator {
             elector,
             lock,
             controller,
-            trigger_rx,
+            changes,
             writer_task,
         } = parts;
         let s = self.shared.clone();
@@ -234,22 +239,18 @@ impl Operator {
             });
         }
 
-        let specs = s.caches.specs.clone();
         let ctx = Arc::new(Context::with_recorder(s.clone(), s.recorder.clone()));
-        let triggers = futures::stream::unfold(trigger_rx, |mut rx| async move {
-            let key = rx.recv().await;
-            Some((key, rx))
-        });
-        let controller = controller
-            .with_leadership(s.leadership.clone())
-            .triggers(triggers)
-            .resync_on_leadership(move || specs.keys())
-            .run(
-                crate::reconcile::reconcile,
-                |_key: &String, _error: &crate::reconcile::ReconcileError, _ctx| Action::backoff(),
-                ctx,
-                stop.clone(),
-            );
+        let controller = watch_triggers(
+            &s,
+            controller.with_leadership(s.leadership.clone()),
+            changes,
+        )
+        .run(
+            crate::reconcile::reconcile,
+            |_key: &SpecKey, _error: &crate::reconcile::ReconcileError, _ctx| Action::backoff(),
+            ctx,
+            stop.clone(),
+        );
         let mut failure = None;
         tokio::pin!(controller);
         tokio::select! {
@@ -318,17 +319,31 @@ fn panic_message(e: tokio::task::JoinError) -> String {
     }
 }
 
-fn spawn_watches(s: &Arc<OperatorContext>, tasks: &mut JoinSet<&'static str>) {
+/// The controller's triggers: the caches' changes through the mappers, every spec
+/// when a cache of live objects first syncs, and every spec when this instance becomes
+/// leader.
+fn watch_triggers(
+    s: &Arc<OperatorContext>,
+    controller: Controller<SpecKey>,
+    changes: ChangeReceiver,
+) -> Controller<SpecKey> {
+    let mappers = Mappers::new(s.caches.names.clone(), s.gc_kick.clone());
+    let mut controller =
+        controller.watches(changes.into_stream(), move |change| mappers.keys(change));
     // Specs held because a cache they need had not synced go on as soon as it has.
     for kind in crate::kinds::KINDS {
         let s2 = s.clone();
-        tasks.spawn(async move {
+        let synced = futures::stream::once(async move {
             kind.health(&s2.caches).wait_synced().await;
-            s2.triggers.keys(s2.caches.specs.keys());
-            std::future::pending::<()>().await;
-            "cache-sync-trigger"
+            s2
         });
+        controller = controller.watches(synced, |s2| triggers::all_specs(&s2.caches));
     }
+    let s2 = s.clone();
+    controller.resync_on_leadership(move || triggers::all_specs(&s2.caches))
+}
+
+fn spawn_watches(s: &Arc<OperatorContext>, tasks: &mut JoinSet<&'static str>) {
     let cfg = &s.config;
     let consul = s.clients.consul.clone();
     let wait = cfg.watch_wait;
@@ -361,7 +376,7 @@ fn spawn_watches(s: &Arc<OperatorContext>, tasks: &mut JoinSet<&'static str>) {
         let (client, prefix, t, n) = (
             consul.clone(),
             cfg.specs_prefix(),
-            s.triggers.clone(),
+            s.changes.clone(),
             c.names.clone(),
         );
         tasks.spawn(async move {
@@ -380,7 +395,7 @@ fn spawn_watches(s: &Arc<OperatorContext>, tasks: &mut JoinSet<&'static str>) {
             per_entry: Duration::from_micros(200),
             leader_hold: Some((s.leadership.clone(), crate::cache::statuses::LEADER_HOLD)),
         };
-        let (client, prefix, t) = (consul.clone(), cfg.status_prefix(), s.triggers.clone());
+        let (client, prefix, t) = (consul.clone(), cfg.status_prefix(), s.changes.clone());
         tasks.spawn(async move {
             cache.run(client, prefix, config, t).await;
             "status-watch"
@@ -390,9 +405,9 @@ fn spawn_watches(s: &Arc<OperatorContext>, tasks: &mut JoinSet<&'static str>) {
         let cache = cache.clone();
         let source =
             crate::cache::entries::EntryFactsSource::new(consul.clone(), cache.clone(), wait);
-        let (wc, t, n) = (limited(2.0, 3), s.triggers.clone(), c.names.clone());
+        let (wc, t) = (limited(2.0, 3), s.changes.clone());
         tasks.spawn(async move {
-            cache.run(source, wc, t, n).await;
+            cache.run(source, wc, t).await;
             "config-entry-watch"
         });
     }
@@ -405,7 +420,7 @@ fn spawn_watches(s: &Arc<OperatorContext>, tasks: &mut JoinSet<&'static str>) {
         // Up to 20 lists a second: hand edits of jobs (drift) are seen through this
         // list, and at 2 a second every repair waited ~0.5 s for a token; the cost at
         // scale is bounded by `Observed`'s spacing per listed job.
-        let (wc, t) = (limited(20.0, 5), s.triggers.clone());
+        let (wc, t) = (limited(20.0, 5), s.changes.clone());
         tasks.spawn(async move {
             cache.run_list(source, wc, t).await;
             "nomad-job-watch"
@@ -413,7 +428,7 @@ fn spawn_watches(s: &Arc<OperatorContext>, tasks: &mut JoinSet<&'static str>) {
     }
     {
         let cache = c.nomad.clone();
-        let (client, t) = (s.clients.nomad.clone(), s.triggers.clone());
+        let (client, t) = (s.clients.nomad.clone(), s.changes.clone());
         tasks.spawn(async move {
             cache.run_events(client, t).await;
             "nomad-event-stream"
@@ -421,16 +436,15 @@ fn spawn_watches(s: &Arc<OperatorContext>, tasks: &mut JoinSet<&'static str>) {
     }
     {
         let cache = c.vault.clone();
-        let (client, mount, interval, checks, t, n) = (
+        let (client, mount, interval, checks, t) = (
             s.clients.vault.clone(),
             cfg.jwt_auth_mount.clone(),
             cfg.vault_poll_interval,
             cfg.vault_checks_per_poll,
-            s.triggers.clone(),
-            c.names.clone(),
+            s.changes.clone(),
         );
         tasks.spawn(async move {
-            cache.run(client, mount, interval, checks, t, n).await;
+            cache.run(client, mount, interval, checks, t).await;
             "vault-poll"
         });
     }

@@ -97,13 +97,15 @@ impl Events<'_> {
 /// # Errors
 /// [`ReconcileError`] when a step or the status write failed (retried with backoff).
 pub(crate) async fn reconcile(
-    key: String,
+    key: crate::key::SpecKey,
     ctx: Arc<Context<Arc<OperatorContext>>>,
     lease: Lease,
 ) -> Result<Action, ReconcileError> {
     let shared = ctx.data().clone();
     let started = Instant::now();
-    let result = run(&shared, &key, &lease).await;
+    // `run` takes the key as written in KV: one that is not `<ns>/<name>` still runs,
+    // to report it as an Invalid status.
+    let result = run(&shared, key.as_str(), &lease).await;
     shared
         .reconciles
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

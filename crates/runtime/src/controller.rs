@@ -1,9 +1,11 @@
 //! The controller: trigger streams → work queue → `reconcile(key)` with bounded
 //! concurrency, only while this instance leads.
 //!
-//! - Triggers are watcher event streams with a mapper from each event to the keys it
-//!   concerns (the spec watcher maps a spec key to itself; watchers of owned objects
-//!   map an object back to its owner through ownership metadata), or plain key streams.
+//! - Triggers are event streams, each with a mapper from one event to the keys it
+//!   concerns ([`Controller::watches`]): the operator's caches publish what they changed
+//!   (an object and its owners before and after, never a body) and its mappers turn a
+//!   spec change into that spec's key, an owned object into its owner's key, a cache's
+//!   first sync into every key.
 //! - While a follower, triggers keep filling the queue (deduplicated) but nothing runs;
 //!   on becoming leader the optional resync adds every known key.
 //! - Each reconcile gets a [`Lease`]: a child of the leadership token plus the fencing
@@ -31,7 +33,6 @@ use tokio_util::sync::CancellationToken;
 use crate::events::Recorder;
 use crate::leader::{Fence, Leadership};
 use crate::queue::{QueueConfig, QueueKey, WorkQueue};
-use crate::watcher::Event;
 
 /// What to do with a key after a reconcile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,14 +175,6 @@ impl<K: QueueKey> fmt::Debug for Controller<K> {
     }
 }
 
-/// A mapper for streams whose keys convert directly to controller keys: `f` maps one
-/// watched key to the controller key (or `None` to ignore it).
-pub fn map_keys<K, K2, V>(
-    f: impl Fn(&K2) -> Option<K> + Send + 'static,
-) -> impl Fn(&Event<K2, V>) -> Vec<K> + Send + 'static {
-    move |event| event.keys().into_iter().filter_map(&f).collect()
-}
-
 impl<K: QueueKey> Controller<K> {
     /// A controller with no triggers that always leads (see
     /// [`Controller::with_leadership`]). Queue metrics go into `registry`.
@@ -202,26 +195,16 @@ impl<K: QueueKey> Controller<K> {
         self
     }
 
-    /// Queues the keys `mapper` derives from each event of `stream` (errors map to
-    /// nothing unless the mapper says otherwise).
-    pub fn watches<K2, V, S, M>(mut self, stream: S, mapper: M) -> Self
+    /// Queues the keys `mapper` derives from each event of `stream`. The mapper takes
+    /// the event by value, so keys the event carries move to the queue without a copy;
+    /// it runs on the controller's trigger task, never on the publisher's.
+    pub fn watches<E, S, M>(mut self, stream: S, mapper: M) -> Self
     where
-        S: Stream<Item = Event<K2, V>> + Send + 'static,
-        M: Fn(&Event<K2, V>) -> Vec<K> + Send + 'static,
-        K2: 'static,
-        V: 'static,
+        S: Stream<Item = E> + Send + 'static,
+        M: FnMut(E) -> Vec<K> + Send + 'static,
+        E: 'static,
     {
-        self.triggers
-            .push(stream.map(move |event| mapper(&event)).boxed());
-        self
-    }
-
-    /// Queues every key of `stream` (periodic sweeps, manual triggers).
-    pub fn triggers<S>(mut self, stream: S) -> Self
-    where
-        S: Stream<Item = K> + Send + 'static,
-    {
-        self.triggers.push(stream.map(|k| vec![k]).boxed());
+        self.triggers.push(stream.map(mapper).boxed());
         self
     }
 

@@ -1,31 +1,43 @@
-//! Controller machinery built in-house in the manner of kube-runtime: watcher, store,
-//! work queue, backoff, controller, leader election on a Consul session, event recorder.
+//! Controller machinery built in-house in the manner of kube-runtime: watcher, work
+//! queue, backoff, controller, leader election on a Consul session, event recorder.
 //!
-//! Data flow (see the design document): a [`watcher::watcher`] turns a list-with-blocking source
-//! into change events, a [`watcher::reflector`] keeps a [`store::Store`] of the latest
-//! objects, the [`controller::Controller`] maps events to keys on a
-//! [`queue::WorkQueue`] and runs `reconcile(key)` with bounded concurrency while this
-//! instance holds leadership ([`leader`]). Every piece is a state machine behind a small
-//! trait so tests drive it without a network; the adapters to `steward-hashi` are thin.
+//! How the operator uses it (`docs/architecture.md` has the whole path):
 //!
-//! What the operator uses today: [`watcher::watcher`] (under its own caches, which keep
-//! compact facts rather than a [`store::Store`] of whole objects), the
-//! [`controller::Controller`] with its [`queue::WorkQueue`], [`leader`] election with
-//! fenced status writes, and the [`events::Recorder`]. The [`store::Store`], the
-//! reflector and the controller's `watches` mappers are not used by the operator yet
-//! (see `docs/architecture.md`). An example of wiring every piece:
+//! - A [`watcher::watcher`] turns a list-with-blocking source (a [`ListSource`]: the
+//!   Consul KV prefix of [`sources::ConsulKvSource`], or a source of the operator's own
+//!   that decodes only what it keeps) into change events. The operator's caches apply
+//!   those events (and the Nomad event stream, and Vault polls) to what they keep: they
+//!   are the store, keeping compact facts rather than whole objects.
+//! - Every cache publishes what it changed (which object, its owners before and after,
+//!   never a body) on a channel. [`Controller::watches`] takes that stream with a
+//!   mapper from one change to the keys it concerns, as kube-runtime's
+//!   `watches`/`owns` do: a spec change maps to its key, an owned object to its owner,
+//!   a cache's first sync to every key.
+//! - The [`Controller`] queues those keys on its [`WorkQueue`] (deduplicated, rate
+//!   limited, per-key backoff) and runs `reconcile(key)` with bounded concurrency while
+//!   this instance holds leadership ([`leader`]); statuses are written with
+//!   [`fenced_txn`]. Events go to the [`Recorder`].
+//!
+//! Every piece is a state machine behind a small trait, so tests drive it without a
+//! network; the adapters to `steward-hashi` are thin. The same wiring in small:
 //!
 //! ```no_run
+//! use std::collections::BTreeMap;
 //! use std::sync::Arc;
 //! use std::time::Duration;
+//!
 //! use futures::StreamExt as _;
-//! use steward_runtime::controller::{map_keys, Action, Context, Controller, ControllerConfig, Lease};
-//! use steward_runtime::leader::{fenced_txn, ConsulLock, FencedWrite, LeaderConfig, LeaderElector};
-//! use steward_runtime::sources::{ConsulKvSource, NomadJobSource};
-//! use steward_runtime::{reflector, watcher, Store, WatcherConfig};
+//! use parking_lot::RwLock;
+//! use steward_runtime::controller::{Action, Context, Controller, ControllerConfig, Lease};
+//! use steward_runtime::leader::{ConsulLock, FencedWrite, LeaderConfig, LeaderElector, fenced_txn};
+//! use steward_runtime::sources::ConsulKvSource;
+//! use steward_runtime::watcher::{Event, WatcherConfig, watcher};
 //! use tokio_util::sync::CancellationToken;
 //!
-//! # async fn demo(consul: steward_hashi::ConsulClient, nomad: steward_hashi::NomadClient) {
+//! /// What the cache publishes: the spec keys whose generation moved or that went.
+//! struct Changed(Vec<String>);
+//!
+//! # async fn demo(consul: steward_hashi::ConsulClient) {
 //! let shutdown = CancellationToken::new();
 //! let mut registry = prometheus_client::registry::Registry::default();
 //!
@@ -35,31 +47,45 @@
 //! let leadership = elector.subscribe();
 //! tokio::spawn(elector.run(shutdown.clone()));
 //!
-//! // Specs: watcher -> store; every spec key `steward/specs/<ns>/<name>` maps to `<ns>/<name>`.
-//! let specs = Store::new();
-//! let spec_reader = specs.reader();
-//! let spec_events = reflector(specs, watcher(ConsulKvSource::new(consul.clone(), "steward/specs/"), WatcherConfig::default()));
-//! // Owned Nomad jobs map back to their spec through ownership metadata.
-//! let jobs = watcher(NomadJobSource::new(nomad), WatcherConfig::default());
-//! let job_owner = |e: &steward_runtime::watcher::Event<String, steward_hashi::nomad::JobListStub>| match e {
-//!     steward_runtime::watcher::Event::Applied(_, job) => job
-//!         .meta
-//!         .as_ref()
-//!         .and_then(|m| m.get("steward.spec").cloned())
-//!         .into_iter()
-//!         .collect(),
-//!     // job `<name>` in namespace `<ns>` belongs to spec `<ns>/<name>` (naming rules)
-//!     steward_runtime::watcher::Event::Deleted(key) => vec![key.clone()],
-//!     _ => Vec::new(),
-//! };
-//! let resync_reader = spec_reader.clone();
+//! // The cache: the watcher's events applied to what is kept (a generation per spec
+//! // key), publishing what changed.
+//! let specs: Arc<RwLock<BTreeMap<String, u64>>> = Arc::default();
+//! let (publish, changes) = futures::channel::mpsc::unbounded::<Changed>();
+//! let cache = specs.clone();
+//! tokio::spawn(async move {
+//!     let source = ConsulKvSource::new(consul, "steward/specs/");
+//!     let events = watcher(source, WatcherConfig::default());
+//!     futures::pin_mut!(events);
+//!     let key = |kv_key: &str| kv_key.trim_start_matches("steward/specs/").to_owned();
+//!     while let Some(event) = events.next().await {
+//!         let changed = match event {
+//!             Event::Restarted(all) => {
+//!                 let mut map = cache.write();
+//!                 map.clear();
+//!                 for (k, pair) in &all {
+//!                     map.insert(key(k), pair.modify_index);
+//!                 }
+//!                 map.keys().cloned().collect()
+//!             }
+//!             Event::Applied(k, pair) => {
+//!                 cache.write().insert(key(&k), pair.modify_index);
+//!                 vec![key(&k)]
+//!             }
+//!             Event::Deleted(k) => {
+//!                 cache.write().remove(&key(&k));
+//!                 vec![key(&k)]
+//!             }
+//!             Event::Error(_) => continue,
+//!         };
+//!         let _ = publish.unbounded_send(Changed(changed));
+//!     }
+//! });
+//!
+//! // The mapper turns a change into keys; a new leader looks at every key once.
 //! let controller = Controller::new(ControllerConfig::default(), Some(&mut registry))
 //!     .with_leadership(leadership)
-//!     .watches(spec_events, map_keys(|k: &String| k.strip_prefix("steward/specs/").map(str::to_owned)))
-//!     .watches(jobs, job_owner)
-//!     .resync_on_leadership(move || {
-//!         resync_reader.keys().into_iter().filter_map(|k| k.strip_prefix("steward/specs/").map(str::to_owned)).collect()
-//!     });
+//!     .watches(changes, |Changed(keys)| keys)
+//!     .resync_on_leadership(move || specs.read().keys().cloned().collect());
 //!
 //! struct Data { lock: Arc<ConsulLock> }
 //! let ctx = Arc::new(Context::new(Data { lock }));
@@ -99,7 +125,6 @@ pub mod events;
 pub mod leader;
 pub mod queue;
 pub mod sources;
-pub mod store;
 mod tokio_clock;
 pub mod watcher;
 
@@ -111,8 +136,5 @@ pub use leader::{
     fenced_txn,
 };
 pub use queue::{QueueConfig, WorkQueue};
-pub use sources::{ConsulConfigEntrySource, ConsulKvSource, NomadJobSource};
-pub use store::{Reader, Store};
-pub use watcher::{
-    ListSource, Listing, ListingEntry, PollSource, WatcherConfig, reflector, watcher,
-};
+pub use sources::ConsulKvSource;
+pub use watcher::{ListSource, Listing, ListingEntry, WatcherConfig, watcher};

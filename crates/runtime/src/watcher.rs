@@ -1,5 +1,4 @@
-//! Turns a list-with-blocking source into change events, and the reflector that keeps
-//! a [`Store`] of the latest objects.
+//! Turns a list-with-blocking source into change events.
 //!
 //! Every answer of a [`ListSource`] is a complete listing, so the watcher diffs each
 //! one against the keys it knows by per-key modify index (reference §8.1: a blocking
@@ -26,13 +25,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{Stream, StreamExt as _};
+use futures::Stream;
 use tokio::time::Instant;
 
 use steward_hashi::index::{NextIndex, next_index};
 
 use crate::backoff::{Backoff, BackoffConfig};
-use crate::store::Store;
 use crate::tokio_clock::TokenBucket;
 
 /// One object of a listing with its per-object version.
@@ -97,17 +95,6 @@ pub enum Event<K, V> {
     Deleted(K),
     /// A read failed; the watcher retries after [`WatchError::retry_in`].
     Error(WatchError),
-}
-
-impl<K, V> Event<K, V> {
-    /// The keys this event concerns (none for errors).
-    pub fn keys(&self) -> Vec<&K> {
-        match self {
-            Event::Restarted(all) => all.iter().map(|(k, _)| k).collect(),
-            Event::Applied(k, _) | Event::Deleted(k) => vec![k],
-            Event::Error(_) => Vec::new(),
-        }
-    }
 }
 
 /// A failed list, as surfaced in [`Event::Error`].
@@ -320,71 +307,6 @@ pub fn watcher<S: ListSource + 'static>(
     config: WatcherConfig,
 ) -> impl Stream<Item = Event<S::Key, S::Item>> + Send {
     Watcher::new(source, config).into_stream()
-}
-
-/// Applies every event of `stream` to `store` and passes it on. The store becomes
-/// synced with the first complete listing.
-pub fn reflector<K, V, St>(store: Store<K, V>, stream: St) -> impl Stream<Item = Event<K, V>>
-where
-    K: Ord + Clone,
-    V: Clone,
-    St: Stream<Item = Event<K, V>>,
-{
-    stream.inspect(move |event| store.apply(event))
-}
-
-/// A source without blocking queries (Vault LISTs): polls `fetch` every `interval`
-/// (the first call at once) and numbers the answers 1, 2, 3... as the index.
-pub struct PollSource<F> {
-    fetch: F,
-    interval: Duration,
-    polls: u64,
-}
-
-impl<F> fmt::Debug for PollSource<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PollSource")
-            .field("interval", &self.interval)
-            .field("polls", &self.polls)
-            .finish()
-    }
-}
-
-impl<F> PollSource<F> {
-    /// Polls `fetch` every `interval`.
-    pub fn new(interval: Duration, fetch: F) -> Self {
-        Self {
-            fetch,
-            interval,
-            polls: 0,
-        }
-    }
-}
-
-impl<F, Fut, K, V, E> ListSource for PollSource<F>
-where
-    F: FnMut() -> Fut + Send,
-    Fut: Future<Output = Result<Vec<ListingEntry<K, V>>, E>> + Send,
-    K: Ord + Clone + fmt::Debug + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: std::error::Error + Send + Sync + 'static,
-{
-    type Key = K;
-    type Item = V;
-    type Error = E;
-
-    async fn list(&mut self, min_index: u64) -> Result<Listing<K, V>, E> {
-        if min_index != 0 {
-            tokio::time::sleep(self.interval).await;
-        }
-        let entries = (self.fetch)().await?;
-        self.polls += 1;
-        Ok(Listing {
-            index: self.polls,
-            known_leader: true,
-            entries,
-        })
-    }
 }
 
 #[cfg(test)]

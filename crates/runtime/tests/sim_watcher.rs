@@ -1,6 +1,6 @@
 //! The Consul KV watcher against the simulator, under index resets, leader loss and
-//! injected 5xx/connection resets: no spurious deletions, and the store converges to
-//! the KV contents.
+//! injected 5xx/connection resets: no spurious deletions, and a map kept from its events
+//! (as the operator's caches keep theirs) converges to the KV contents.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,8 +12,7 @@ use parking_lot::Mutex;
 use steward_hashi::{ConsulClient, ConsulConfig, QueryOptions, RetryPolicy, WriteOptions};
 use steward_runtime::backoff::BackoffConfig;
 use steward_runtime::sources::ConsulKvSource;
-use steward_runtime::store::{Reader, Store};
-use steward_runtime::watcher::{Event, WatcherConfig, reflector, watcher};
+use steward_runtime::watcher::{Event, WatcherConfig, watcher};
 use steward_sim::{FaultRule, FaultRuleKind, Product, Sim, SimConfig};
 
 const PREFIX: &str = "steward/specs/";
@@ -38,17 +37,44 @@ async fn truth(c: &ConsulClient) -> BTreeMap<String, (u64, Vec<u8>)> {
         .collect()
 }
 
-fn cached(
-    reader: &Reader<String, steward_hashi::consul::KvPair>,
-) -> BTreeMap<String, (u64, Vec<u8>)> {
-    reader
-        .entries()
-        .into_iter()
-        .map(|(k, p)| (k, (p.modify_index, p.value.clone())))
-        .collect()
+/// Key → (ModifyIndex, value) as the watcher's events say; `None` before the first
+/// complete listing.
+type Mirror = Arc<Mutex<Option<BTreeMap<String, (u64, Vec<u8>)>>>>;
+
+fn mirror(into: &Mirror, event: &Event<String, steward_hashi::consul::KvPair>) {
+    let mut held = into.lock();
+    match event {
+        Event::Restarted(all) => {
+            *held = Some(
+                all.iter()
+                    .map(|(k, p)| (k.clone(), (p.modify_index, p.value.clone())))
+                    .collect(),
+            );
+        }
+        Event::Applied(k, p) => {
+            held.get_or_insert_default()
+                .insert(k.clone(), (p.modify_index, p.value.clone()));
+        }
+        Event::Deleted(k) => {
+            held.get_or_insert_default().remove(k);
+        }
+        Event::Error(_) => {}
+    }
 }
 
-async fn converge(c: &ConsulClient, reader: &Reader<String, steward_hashi::consul::KvPair>) {
+fn event_keys(event: &Event<String, steward_hashi::consul::KvPair>) -> Vec<&String> {
+    match event {
+        Event::Restarted(all) => all.iter().map(|(k, _)| k).collect(),
+        Event::Applied(k, _) | Event::Deleted(k) => vec![k],
+        Event::Error(_) => Vec::new(),
+    }
+}
+
+fn cached(reader: &Mirror) -> BTreeMap<String, (u64, Vec<u8>)> {
+    reader.lock().clone().unwrap_or_default()
+}
+
+async fn converge(c: &ConsulClient, reader: &Mirror) {
     let mut last = (BTreeMap::new(), BTreeMap::new());
     for _ in 0..400 {
         let want = truth(c).await;
@@ -116,21 +142,26 @@ async fn kv_watcher_converges_without_spurious_deletions_under_faults() {
         list_burst: 10,
         ..WatcherConfig::default()
     };
-    let store = Store::new();
-    let reader = store.reader();
+    let reader: Mirror = Arc::default();
     let events: Arc<Mutex<Vec<Event<String, steward_hashi::consul::KvPair>>>> = Arc::default();
     let sink = events.clone();
+    let held = reader.clone();
     let task = tokio::spawn(async move {
-        let stream = reflector(store, watcher(source, config));
+        let stream = watcher(source, config);
         futures::pin_mut!(stream);
         while let Some(e) = stream.next().await {
+            mirror(&held, &e);
             sink.lock().push(e);
         }
     });
-    tokio::time::timeout(Duration::from_secs(10), reader.wait_synced())
-        .await
-        .expect("synced");
-    assert_eq!(reader.len(), 4);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while reader.lock().is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("synced");
+    assert_eq!(cached(&reader).len(), 4);
     let deleted: Mutex<Vec<String>> = Mutex::default();
 
     // plain changes
@@ -237,7 +268,7 @@ async fn kv_watcher_converges_without_spurious_deletions_under_faults() {
             .filter(|e| matches!(e, Event::Restarted(_)))
             .count();
         assert_eq!(restarts, 1, "only the first listing is a restart");
-        let seen: BTreeSet<&String> = events.iter().flat_map(|e| e.keys()).collect();
+        let seen: BTreeSet<&String> = events.iter().flat_map(event_keys).collect();
         assert!(seen.iter().all(|k| k.starts_with(PREFIX)));
     }
     task.abort();

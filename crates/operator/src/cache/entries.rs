@@ -20,7 +20,8 @@ use serde_json::value::RawValue;
 use steward_hashi::{ConsulClient, QueryOptions};
 use steward_runtime::watcher::{Event, ListSource, Listing, ListingEntry, WatcherConfig, watcher};
 
-use super::{Health, NameIndex, Observed, SmallSet, Triggers};
+use super::{Change, Changes, Health, ObjectChange, Observed, SmallSet, Source};
+use crate::key::SpecKey;
 use crate::objects::owner_of_body;
 
 /// What we wrote and the `ModifyIndex` the write was based on.
@@ -327,12 +328,13 @@ impl EntryCache {
         self.overlay.lock().clear();
     }
 
+    /// Moves `name` from its old owner's names to its new owner's, and says what changed.
     fn index_owner(
         &self,
         name: &str,
         old: Option<&EntryFacts>,
         new: Option<&EntryFacts>,
-    ) -> Vec<String> {
+    ) -> ObjectChange {
         let old_owner = old.and_then(|f| f.owner.clone());
         let new_owner = new.and_then(|f| f.owner.clone());
         if old_owner != new_owner {
@@ -349,12 +351,17 @@ impl EntryCache {
                 owners.entry(n.clone()).or_default().insert(name.to_owned());
             }
         }
-        old_owner.into_iter().chain(new_owner).collect()
+        ObjectChange {
+            name: Box::from(name),
+            old_owner: old_owner.map(SpecKey::from),
+            new_owner: new_owner.map(SpecKey::from),
+        }
     }
 
-    /// Applies one watcher event and queues the keys it concerns: the old and new
-    /// owners, and the specs that would use its name.
-    pub fn apply(&self, event: &Event<String, EntryFacts>, triggers: &Triggers, names: &NameIndex) {
+    /// Applies one watcher event and publishes what changed: the entry and its old and
+    /// new owners (a first listing: every owner before and after).
+    pub fn apply(&self, event: &Event<String, EntryFacts>, changes: &Changes) {
+        let source = Source::ConfigEntries(self.kind);
         match event {
             Event::Restarted(all) => {
                 let map: HashMap<String, EntryFacts> = all.iter().cloned().collect();
@@ -364,42 +371,38 @@ impl EntryCache {
                         owners.entry(k.clone()).or_default().insert(n.clone());
                     }
                 }
-                let mut keys: Vec<String> = owners.keys().cloned().collect();
-                keys.extend(self.owners.read().keys().cloned());
+                let mut keys: Vec<SpecKey> = owners.keys().map(SpecKey::from).collect();
+                keys.extend(self.owners.read().keys().map(SpecKey::from));
                 self.overlay
                     .lock()
                     .retain(|n, o| o.base == map.get(n).map_or(0, |f| f.modify_index));
                 *self.map.write() = map;
                 *self.owners.write() = owners;
                 self.health.mark_synced();
-                triggers.keys(keys);
+                changes.publish(Change::Replaced {
+                    source,
+                    owners: keys,
+                });
             }
             Event::Applied(name, facts) => {
                 self.forget_seen_write(name, facts.modify_index);
                 let old = self.map.write().insert(name.clone(), facts.clone());
-                // The owners, and any spec that would use the name (one blocked by a
-                // clash is freed when the clashing entry goes or changes hands).
-                triggers.keys(self.index_owner(name, old.as_ref(), Some(facts)));
-                triggers.keys(names.keys_for(name));
+                let change = self.index_owner(name, old.as_ref(), Some(facts));
+                changes.publish(Change::object(source, change));
             }
             Event::Deleted(name) => {
                 self.forget_seen_write(name, 0);
                 let old = self.map.write().remove(name);
-                triggers.keys(self.index_owner(name, old.as_ref(), None));
-                triggers.keys(names.keys_for(name));
+                let change = self.index_owner(name, old.as_ref(), None);
+                changes.publish(Change::object(source, change));
             }
             Event::Error(_) => {}
         }
     }
 
     /// Watches `source` (a config entry list source of this kind) until dropped.
-    pub async fn run<S>(
-        self: Arc<Self>,
-        source: S,
-        config: WatcherConfig,
-        triggers: Triggers,
-        names: Arc<NameIndex>,
-    ) where
+    pub async fn run<S>(self: Arc<Self>, source: S, config: WatcherConfig, changes: Changes)
+    where
         S: ListSource<Key = String, Item = EntryFacts> + 'static,
     {
         let mut events = pin!(watcher(
@@ -407,7 +410,7 @@ impl EntryCache {
             config
         ));
         while let Some(event) = events.next().await {
-            self.apply(&event, &triggers, &names);
+            self.apply(&event, &changes);
         }
     }
 }
@@ -460,57 +463,61 @@ mod tests {
     }
 
     #[test]
-    fn owners_are_indexed_and_unowned_clashes_reach_the_spec_that_uses_the_name() {
+    fn owners_are_indexed_and_every_change_is_published_with_its_owners() {
         let cache = EntryCache::new("service-defaults");
-        let (triggers, mut rx) = Triggers::new();
-        let names = NameIndex::default();
-        names.insert("shop/web");
+        let (changes, mut rx) = Changes::channel();
+        let source = Source::ConfigEntries("service-defaults");
+        let change = |name: &str, old: Option<&str>, new: Option<&str>| {
+            Some(Change::object(source, ObjectChange::new(name, old, new)))
+        };
         cache.apply(
             &Event::Restarted(vec![(
                 "web".into(),
                 facts(&entry("web", Some("shop/web"), 5)),
             )]),
-            &triggers,
-            &names,
+            &changes,
         );
-        assert_eq!(rx.try_recv().unwrap(), "shop/web");
+        assert_eq!(
+            rx.try_recv(),
+            Some(Change::Replaced {
+                source,
+                owners: vec!["shop/web".into()]
+            })
+        );
         assert_eq!(cache.owned_by("shop/web"), vec!["web"]);
         assert_eq!(
             cache.owned(),
             vec![("shop/web".to_owned(), "web".to_owned())]
         );
-        // Someone strips the ownership: the old owner is told.
+        // Someone strips the ownership: the old owner is named.
         cache.apply(
             &Event::Applied("web".into(), facts(&entry("web", None, 6))),
-            &triggers,
-            &names,
+            &changes,
         );
-        assert_eq!(rx.try_recv().unwrap(), "shop/web");
+        assert_eq!(rx.try_recv(), change("web", Some("shop/web"), None));
         assert!(cache.owned_by("shop/web").is_empty());
-        // A hand-made entry nobody owns reaches the spec that uses the name.
+        // A hand-made entry nobody owns is published by name (the mappers find the
+        // spec that uses the name).
         cache.apply(
             &Event::Applied("web".into(), facts(&entry("web", None, 7))),
-            &triggers,
-            &names,
+            &changes,
         );
-        assert_eq!(rx.try_recv().unwrap(), "shop/web");
-        cache.apply(&Event::Deleted("web".into()), &triggers, &names);
-        assert_eq!(rx.try_recv().unwrap(), "shop/web");
+        assert_eq!(rx.try_recv(), change("web", None, None));
+        cache.apply(&Event::Deleted("web".into()), &changes);
+        assert_eq!(rx.try_recv(), change("web", None, None));
         assert_eq!(cache.get("web"), Cached::Absent);
     }
 
     #[test]
     fn our_writes_show_until_the_watch_moves_past_their_base() {
         let cache = EntryCache::new("service-defaults");
-        let (triggers, _rx) = Triggers::new();
-        let names = NameIndex::default();
-        cache.apply(&Event::Restarted(vec![]), &triggers, &names);
+        let (changes, _rx) = Changes::channel();
+        cache.apply(&Event::Restarted(vec![]), &changes);
         cache.record_write("web", 0, Some(&entry("web", Some("a/web"), 0)));
         assert!(matches!(cache.get("web"), Cached::Written(_)));
         cache.apply(
             &Event::Applied("web".into(), facts(&entry("web", Some("a/web"), 9))),
-            &triggers,
-            &names,
+            &changes,
         );
         match cache.get("web") {
             Cached::Entry(e) => {

@@ -30,7 +30,8 @@ use steward_runtime::watcher::{Event, ListSource, Listing, ListingEntry, Watcher
 
 use crate::rollout::JobState;
 
-use super::{Health, Observed, Triggers};
+use super::{Change, Changes, Health, ObjectChange, Observed, Source};
+use crate::key::SpecKey;
 
 /// Deployments kept per job (newest first).
 const DEPLOYMENTS_PER_JOB: usize = 4;
@@ -440,32 +441,46 @@ impl NomadCache {
         self.facts.lock().get(key)?.owner.clone()
     }
 
-    /// Applies one event of the job list watcher.
-    pub fn apply_list(&self, event: &Event<String, JobStub>, triggers: &Triggers) {
+    /// Applies one event of the job list watcher and publishes what changed: the job
+    /// and its old and new owners (a first listing: every owner before and after).
+    pub fn apply_list(&self, event: &Event<String, JobStub>, changes: &Changes) {
         match event {
             Event::Restarted(all) => {
                 let map: HashMap<String, Arc<JobStub>> = all
                     .iter()
                     .map(|(k, s)| (k.clone(), Arc::new(s.clone())))
                     .collect();
-                let mut keys: Vec<String> = map.values().filter_map(|s| stub_owner(s)).collect();
-                keys.extend(self.stubs.read().values().filter_map(|s| stub_owner(s)));
+                let mut keys: Vec<SpecKey> = map
+                    .values()
+                    .filter_map(|s| stub_owner(s))
+                    .map(SpecKey::from)
+                    .collect();
+                keys.extend(
+                    self.stubs
+                        .read()
+                        .values()
+                        .filter_map(|s| stub_owner(s))
+                        .map(SpecKey::from),
+                );
                 self.overlay
                     .lock()
                     .retain(|k, o| o.base == map.get(k).map(|s| s.job_modify_index));
                 *self.stubs.write() = map;
                 self.jobs_health.mark_synced();
-                triggers.keys(keys);
+                changes.publish(Change::Replaced {
+                    source: Source::NomadJobList,
+                    owners: keys,
+                });
             }
             Event::Applied(k, stub) => {
                 let old = self.stubs.write().insert(k.clone(), Arc::new(stub.clone()));
                 self.forget_seen_write(k, Some(stub.job_modify_index));
-                // The owners, and the spec that would own a job of this name.
-                let mut keys: Vec<String> =
-                    old.as_deref().and_then(stub_owner).into_iter().collect();
-                keys.extend(stub_owner(stub));
-                keys.push(k.clone());
-                triggers.keys(keys);
+                let change = ObjectChange::new(
+                    k,
+                    old.as_deref().and_then(stub_owner).as_deref(),
+                    stub_owner(stub).as_deref(),
+                );
+                changes.publish(Change::object(Source::NomadJobList, change));
             }
             Event::Deleted(k) => {
                 let old = self.stubs.write().remove(k);
@@ -473,15 +488,17 @@ impl NomadCache {
                 self.facts.lock().remove(k);
                 self.deployments.write().remove(k);
                 self.versions.lock().remove(k);
-                triggers.keys(old.as_deref().and_then(stub_owner));
-                triggers.key(k.clone());
+                let change =
+                    ObjectChange::new(k, old.as_deref().and_then(stub_owner).as_deref(), None);
+                changes.publish(Change::object(Source::NomadJobList, change));
             }
             Event::Error(_) => {}
         }
     }
 
-    /// Applies one frame of the event stream.
-    pub fn apply_frame(&self, frame: &EventFrame, triggers: &Triggers) {
+    /// Applies one frame of the event stream and publishes the jobs (with their owners)
+    /// and the owned jobs' deployments it changed.
+    pub fn apply_frame(&self, frame: &EventFrame, changes: &Changes) {
         for e in &frame.events {
             match e.topic.as_str() {
                 "Job" => {
@@ -510,7 +527,8 @@ impl NomadCache {
                         owner: owner.clone(),
                     };
                     self.store_facts(key.clone(), facts);
-                    triggers.key(owner.unwrap_or(key));
+                    let change = ObjectChange::new(&key, None, owner.as_deref());
+                    changes.publish(Change::object(Source::NomadJobEvent, change));
                 }
                 "Deployment" => {
                     let Some(raw) = e.payload.get("Deployment") else {
@@ -522,7 +540,8 @@ impl NomadCache {
                     let key = job_key(&d.namespace, &d.job_id);
                     self.upsert_deployment(&key, d);
                     if let Some(owner) = self.owner_of(&key) {
-                        triggers.key(owner);
+                        let change = ObjectChange::new(&key, None, Some(&owner));
+                        changes.publish(Change::object(Source::NomadDeployments, change));
                     }
                 }
                 _ => {}
@@ -544,7 +563,7 @@ impl NomadCache {
     }
 
     /// Replaces every deployment with a full listing.
-    pub fn replace_deployments(&self, all: Vec<Deployment>, triggers: &Triggers) {
+    pub fn replace_deployments(&self, all: Vec<Deployment>, changes: &Changes) {
         let mut map: HashMap<String, Vec<Arc<Deployment>>> = HashMap::new();
         for d in all {
             map.entry(job_key(&d.namespace, &d.job_id))
@@ -564,11 +583,18 @@ impl NomadCache {
         };
         *self.deployments.write() = map;
         self.deployments_health.mark_synced();
-        triggers.keys(changed.iter().filter_map(|k| self.owner_of(k)));
+        changes.publish(Change::Replaced {
+            source: Source::NomadDeployments,
+            owners: changed
+                .iter()
+                .filter_map(|k| self.owner_of(k))
+                .map(SpecKey::from)
+                .collect(),
+        });
     }
 
     /// Watches the job list until dropped.
-    pub async fn run_list<S>(self: Arc<Self>, source: S, config: WatcherConfig, triggers: Triggers)
+    pub async fn run_list<S>(self: Arc<Self>, source: S, config: WatcherConfig, changes: Changes)
     where
         S: ListSource<Key = String, Item = JobStub> + 'static,
     {
@@ -581,19 +607,19 @@ impl NomadCache {
             config
         ));
         while let Some(event) = events.next().await {
-            self.apply_list(&event, &triggers);
+            self.apply_list(&event, &changes);
         }
     }
 
     /// Lists every deployment, then follows the event stream; on any failure starts
     /// over (with backoff). Runs until dropped.
-    pub async fn run_events(self: Arc<Self>, client: NomadClient, triggers: Triggers) {
+    pub async fn run_events(self: Arc<Self>, client: NomadClient, changes: Changes) {
         let mut backoff = Backoff::new(
             BackoffConfig::new(Duration::from_millis(250), Duration::from_secs(30))
                 .reset_after(Duration::from_secs(30)),
         );
         loop {
-            match self.follow(&client, &triggers).await {
+            match self.follow(&client, &changes).await {
                 Ok(()) => backoff.success(),
                 Err(error) => {
                     // `Health` logs it at WARN (rate-limited) with Nomad's answer.
@@ -606,7 +632,7 @@ impl NomadCache {
         }
     }
 
-    async fn follow(&self, client: &NomadClient, triggers: &Triggers) -> Result<(), String> {
+    async fn follow(&self, client: &NomadClient, changes: &Changes) -> Result<(), String> {
         let spec = QueryOptions::new()
             .namespace("*")
             .apply(
@@ -620,7 +646,7 @@ impl NomadCache {
             .await
             .map_err(|e| e.to_string())?;
         let start = listed.meta.index;
-        self.replace_deployments(listed.value.unwrap_or_default(), triggers);
+        self.replace_deployments(listed.value.unwrap_or_default(), changes);
         let opts = EventStreamOptions {
             topics: vec!["Job".into(), "Deployment".into()],
             index: start.saturating_add(1),
@@ -644,7 +670,7 @@ impl NomadCache {
             }
             last = frame.index;
             self.deployments_health.succeeded();
-            self.apply_frame(&frame, triggers);
+            self.apply_frame(&frame, changes);
         }
         Ok(())
     }

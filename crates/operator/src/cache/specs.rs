@@ -8,7 +8,8 @@ use steward_hashi::ConsulClient;
 use steward_hashi::consul::KvPair;
 
 use super::kv_shards::{ShardSink, ShardedKv, ShardedKvConfig, in_shard};
-use super::{Health, NameIndex, Triggers};
+use super::{Change, Changes, Health, NameIndex};
+use crate::key::SpecKey;
 
 /// One spec document as stored in KV.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +72,17 @@ impl SpecCache {
         self.map.read().keys().cloned().collect()
     }
 
+    /// Every key as a queue key, sorted (one allocation per key: a first sync or a new
+    /// leader queues all 10,000).
+    #[must_use]
+    pub fn spec_keys(&self) -> Vec<SpecKey> {
+        self.map
+            .read()
+            .keys()
+            .map(|k| SpecKey::from(k.as_str()))
+            .collect()
+    }
+
     /// Every spec, sorted by key.
     #[must_use]
     pub fn list(&self) -> Vec<Arc<SpecEntry>> {
@@ -102,14 +114,13 @@ impl SpecCache {
     }
 
     /// One shard's complete listing (see [`super::kv_shards`]): replaces the specs of that
-    /// shard, queues the keys that are new, changed or gone, and asks for a GC pass when
-    /// specs disappeared.
+    /// shard and publishes the keys that are new, changed or gone.
     pub fn listed(
         &self,
         prefix: &str,
         shard: &str,
         pairs: &[KvPair],
-        triggers: &Triggers,
+        changes: &Changes,
         names: &NameIndex,
     ) {
         let fresh: BTreeMap<String, Arc<SpecEntry>> = pairs
@@ -143,31 +154,34 @@ impl SpecCache {
         for k in &changed {
             names.insert(k);
         }
-        let any_removed = !removed.is_empty();
-        triggers.keys(changed);
-        triggers.keys(removed);
-        if any_removed {
-            triggers.gc();
-        }
+        changes.publish(Change::Specs {
+            applied: changed.into_iter().map(SpecKey::from).collect(),
+            deleted: removed.into_iter().map(SpecKey::from).collect(),
+        });
     }
 
     /// One spec created or changed.
-    pub fn applied(&self, prefix: &str, pair: &KvPair, triggers: &Triggers, names: &NameIndex) {
+    pub fn applied(&self, prefix: &str, pair: &KvPair, changes: &Changes, names: &NameIndex) {
         if let Some(e) = Self::entry(prefix, pair) {
             let key = e.key.clone();
             self.map.write().insert(key.clone(), Arc::new(e));
             names.insert(&key);
-            triggers.key(key);
+            changes.publish(Change::Specs {
+                applied: vec![SpecKey::from(key)],
+                deleted: Vec::new(),
+            });
         }
     }
 
     /// One spec deleted.
-    pub fn deleted(&self, prefix: &str, kv_key: &str, triggers: &Triggers, names: &NameIndex) {
+    pub fn deleted(&self, prefix: &str, kv_key: &str, changes: &Changes, names: &NameIndex) {
         if let Some(key) = kv_key.strip_prefix(prefix) {
             self.map.write().remove(key);
             names.remove(key);
-            triggers.key(key);
-            triggers.gc();
+            changes.publish(Change::Specs {
+                applied: Vec::new(),
+                deleted: vec![SpecKey::from(key)],
+            });
         }
     }
 
@@ -185,13 +199,13 @@ impl SpecCache {
         client: ConsulClient,
         prefix: String,
         config: ShardedKvConfig,
-        triggers: Triggers,
+        changes: Changes,
         names: Arc<NameIndex>,
     ) {
         let sink = Arc::new(Sink {
             cache: self.clone(),
             prefix: prefix.clone(),
-            triggers,
+            changes,
             names,
         });
         self.shards.clone().run(client, prefix, config, sink).await;
@@ -202,29 +216,29 @@ impl SpecCache {
 struct Sink {
     cache: Arc<SpecCache>,
     prefix: String,
-    triggers: Triggers,
+    changes: Changes,
     names: Arc<NameIndex>,
 }
 
 impl ShardSink for Sink {
     fn listed(&self, shard: &str, pairs: Vec<KvPair>) {
         self.cache
-            .listed(&self.prefix, shard, &pairs, &self.triggers, &self.names);
+            .listed(&self.prefix, shard, &pairs, &self.changes, &self.names);
     }
 
     fn applied(&self, pair: KvPair) {
         self.cache
-            .applied(&self.prefix, &pair, &self.triggers, &self.names);
+            .applied(&self.prefix, &pair, &self.changes, &self.names);
     }
 
     fn deleted(&self, kv_key: &str) {
         self.cache
-            .deleted(&self.prefix, kv_key, &self.triggers, &self.names);
+            .deleted(&self.prefix, kv_key, &self.changes, &self.names);
     }
 
     fn synced(&self) {
-        // Every key was queued as its shard listed; a GC pass may now decide.
-        self.triggers.gc();
+        // Every key was published as its shard listed.
+        self.changes.publish(Change::SpecsSynced);
     }
 }
 
@@ -242,10 +256,17 @@ mod tests {
         }
     }
 
+    fn specs(applied: &[&str], deleted: &[&str]) -> Change {
+        Change::Specs {
+            applied: applied.iter().map(|k| SpecKey::from(*k)).collect(),
+            deleted: deleted.iter().map(|k| SpecKey::from(*k)).collect(),
+        }
+    }
+
     #[tokio::test]
-    async fn shard_listings_fill_the_cache_and_queue_only_what_changed() {
+    async fn shard_listings_fill_the_cache_and_publish_only_what_changed() {
         let cache = SpecCache::new();
-        let (triggers, mut rx) = Triggers::new();
+        let (changes, mut rx) = Changes::channel();
         let names = NameIndex::default();
         let p = "steward/specs/";
         cache.listed(
@@ -255,41 +276,41 @@ mod tests {
                 pair("steward/specs/a/web", 5, "x"),
                 pair("steward/specs/a/", 6, ""),
             ],
-            &triggers,
+            &changes,
             &names,
         );
         cache.listed(
             p,
             "steward/specs/b/",
             &[pair("steward/specs/b/api", 7, "y")],
-            &triggers,
+            &changes,
             &names,
         );
         assert_eq!(cache.keys(), vec!["a/web", "b/api"]);
         assert_eq!(cache.get("a/web").unwrap().generation, 5);
-        assert_eq!(rx.try_recv().unwrap(), "a/web");
-        assert_eq!(rx.try_recv().unwrap(), "b/api");
+        assert_eq!(rx.try_recv(), Some(specs(&["a/web"], &[])));
+        assert_eq!(rx.try_recv(), Some(specs(&["b/api"], &[])));
         assert_eq!(names.keys_for("web"), vec!["a/web"]);
 
-        cache.applied(p, &pair("steward/specs/b/api", 9, "y2"), &triggers, &names);
-        assert_eq!(rx.try_recv().unwrap(), "b/api");
+        cache.applied(p, &pair("steward/specs/b/api", 9, "y2"), &changes, &names);
+        assert_eq!(rx.try_recv(), Some(specs(&["b/api"], &[])));
         // A shard relisted with nothing new queues nothing and leaves other shards be.
         cache.listed(
             p,
             "steward/specs/a/",
             &[pair("steward/specs/a/web", 5, "x")],
-            &triggers,
+            &changes,
             &names,
         );
-        assert!(rx.try_recv().is_err());
+        assert_eq!(rx.try_recv(), None);
         assert_eq!(cache.get("b/api").unwrap().generation, 9);
         // A shard that is gone takes its specs with it, and only its own.
-        cache.listed(p, "steward/specs/a/", &[], &triggers, &names);
-        assert_eq!(rx.try_recv().unwrap(), "a/web");
+        cache.listed(p, "steward/specs/a/", &[], &changes, &names);
+        assert_eq!(rx.try_recv(), Some(specs(&[], &["a/web"])));
         assert_eq!(cache.keys(), vec!["b/api"]);
         assert!(names.keys_for("web").is_empty());
-        cache.deleted(p, "steward/specs/b/api", &triggers, &names);
-        assert_eq!(rx.try_recv().unwrap(), "b/api");
+        cache.deleted(p, "steward/specs/b/api", &changes, &names);
+        assert_eq!(rx.try_recv(), Some(specs(&[], &["b/api"])));
         assert!(cache.is_empty());
     }
 }

@@ -11,7 +11,7 @@ use steward_hashi::ConsulClient;
 use steward_hashi::consul::KvPair;
 
 use super::kv_shards::{ShardSink, ShardedKv, ShardedKvConfig, in_shard};
-use super::{Health, Triggers};
+use super::{Change, Changes, Health};
 use crate::status::StatusDoc;
 
 /// How long the leader may go without relisting the statuses.
@@ -169,7 +169,7 @@ impl StatusCache {
 
     /// One shard's complete listing (see [`super::kv_shards`]): replaces the documents
     /// of that shard; a document that is gone counts as deleted.
-    pub fn listed(&self, prefix: &str, shard: &str, pairs: &[KvPair], triggers: &Triggers) {
+    pub fn listed(&self, prefix: &str, shard: &str, pairs: &[KvPair], changes: &Changes) {
         let fresh: BTreeMap<String, Arc<StoredStatus>> = pairs
             .iter()
             .filter(|pair| in_shard(shard, &pair.key))
@@ -191,7 +191,7 @@ impl StatusCache {
             gone
         };
         for key in gone {
-            self.deleted(prefix, &format!("{prefix}{key}"), triggers);
+            self.deleted(prefix, &format!("{prefix}{key}"), changes);
         }
     }
 
@@ -205,7 +205,7 @@ impl StatusCache {
     }
 
     /// One document deleted.
-    pub fn deleted(&self, prefix: &str, kv_key: &str, triggers: &Triggers) {
+    pub fn deleted(&self, prefix: &str, kv_key: &str, changes: &Changes) {
         if let Some(key) = kv_key.strip_prefix(prefix) {
             self.map.write().remove(key);
             let mut written = self.written.lock();
@@ -214,7 +214,7 @@ impl StatusCache {
                 // Someone else removed it: forget our copy and write it again.
                 written.remove(key);
                 drop(written);
-                triggers.key(key);
+                changes.publish(Change::StatusDeleted(key.into()));
             }
         }
     }
@@ -227,12 +227,12 @@ impl StatusCache {
         client: ConsulClient,
         prefix: String,
         config: ShardedKvConfig,
-        triggers: Triggers,
+        changes: Changes,
     ) {
         let sink = Arc::new(Sink {
             cache: self.clone(),
             prefix: prefix.clone(),
-            triggers,
+            changes,
         });
         self.shards.clone().run(client, prefix, config, sink).await;
     }
@@ -242,13 +242,13 @@ impl StatusCache {
 struct Sink {
     cache: Arc<StatusCache>,
     prefix: String,
-    triggers: Triggers,
+    changes: Changes,
 }
 
 impl ShardSink for Sink {
     fn listed(&self, shard: &str, pairs: Vec<KvPair>) {
         self.cache
-            .listed(&self.prefix, shard, &pairs, &self.triggers);
+            .listed(&self.prefix, shard, &pairs, &self.changes);
     }
 
     fn applied(&self, pair: KvPair) {
@@ -256,7 +256,7 @@ impl ShardSink for Sink {
     }
 
     fn deleted(&self, kv_key: &str) {
-        self.cache.deleted(&self.prefix, kv_key, &self.triggers);
+        self.cache.deleted(&self.prefix, kv_key, &self.changes);
     }
 
     fn synced(&self) {}
@@ -296,13 +296,13 @@ mod tests {
     #[test]
     fn a_shard_listing_replaces_only_its_own_documents() {
         let cache = StatusCache::new();
-        let (triggers, mut rx) = Triggers::new();
+        let (changes, mut rx) = Changes::channel();
         let p = "steward/status/";
         cache.listed(
             p,
             "steward/status/a/",
             &[pair("steward/status/a/b", 10, &doc(1))],
-            &triggers,
+            &changes,
         );
         cache.listed(
             p,
@@ -313,7 +313,7 @@ mod tests {
                 value: b"{\"phase\":\"Blocked\"}".to_vec(),
                 ..KvPair::default()
             }],
-            &triggers,
+            &changes,
         );
         assert!(
             cache.stored("_gc").unwrap().raw.is_some(),
@@ -324,8 +324,8 @@ mod tests {
             "a status is kept parsed only"
         );
         // Shard a/ is gone: its document counts as deleted by someone else; _gc stays.
-        cache.listed(p, "steward/status/a/", &[], &triggers);
-        assert_eq!(rx.try_recv().unwrap(), "a/b");
+        cache.listed(p, "steward/status/a/", &[], &changes);
+        assert_eq!(rx.try_recv(), Some(Change::StatusDeleted("a/b".into())));
         assert!(cache.stored("a/b").is_none());
         assert!(cache.stored("_gc").is_some());
     }
@@ -333,7 +333,7 @@ mod tests {
     #[test]
     fn the_watch_showing_our_own_write_keeps_one_copy_of_it() {
         let cache = StatusCache::new();
-        let (triggers, _rx) = Triggers::new();
+        let (changes, _rx) = Changes::channel();
         let p = "steward/status/";
         let ours = Arc::new(doc(2));
         cache.record_written("a/b", 40, Some(ours.clone()));
@@ -341,7 +341,7 @@ mod tests {
             p,
             "steward/status/a/",
             &[pair("steward/status/a/b", 40, &doc(2))],
-            &triggers,
+            &changes,
         );
         let stored = cache.stored("a/b").unwrap();
         assert!(
@@ -358,13 +358,13 @@ mod tests {
     #[test]
     fn our_writes_win_until_the_watch_catches_up() {
         let cache = StatusCache::new();
-        let (triggers, mut rx) = Triggers::new();
+        let (changes, mut rx) = Changes::channel();
         let p = "steward/status/";
         cache.listed(
             p,
             "steward/status/a/",
             &[pair("steward/status/a/b", 10, &doc(1))],
-            &triggers,
+            &changes,
         );
         assert_eq!(cache.current("a/b").unwrap().observed_generation, 1);
         cache.record_written("a/b", 20, Some(Arc::new(doc(2))));
@@ -372,15 +372,15 @@ mod tests {
         // The watch sees someone's newer write: it wins.
         cache.applied(p, &pair("steward/status/a/b", 25, &doc(3)));
         assert_eq!(cache.current("a/b").unwrap().observed_generation, 3);
-        assert!(rx.try_recv().is_err(), "writes do not trigger reconciles");
+        assert!(rx.try_recv().is_none(), "writes do not trigger reconciles");
         // A deletion by someone else queues the key and forgets our copy.
         cache.record_written("a/b", 30, Some(Arc::new(doc(4))));
-        cache.deleted(p, "steward/status/a/b", &triggers);
-        assert_eq!(rx.try_recv().unwrap(), "a/b");
+        cache.deleted(p, "steward/status/a/b", &changes);
+        assert_eq!(rx.try_recv(), Some(Change::StatusDeleted("a/b".into())));
         assert!(cache.current("a/b").is_none());
         // Our own deletion does not.
         cache.record_written("x/y", 0, None);
-        cache.deleted(p, "steward/status/x/y", &triggers);
-        assert!(rx.try_recv().is_err());
+        cache.deleted(p, "steward/status/x/y", &changes);
+        assert!(rx.try_recv().is_none());
     }
 }

@@ -38,18 +38,3 @@ fn the_name_index_finds_the_specs_a_name_would_belong_to() {
     assert_eq!(idx.keys_for("web"), vec!["b/web"]);
     assert!(idx.keys_for("a-web").is_empty());
 }
-
-#[tokio::test]
-async fn a_key_already_waiting_is_queued_once_and_wakes_the_receiver() {
-    let (triggers, mut rx) = Triggers::new();
-    triggers.key("a/web");
-    triggers.keys(["b/api".to_owned(), "a/web".to_owned()]);
-    assert_eq!(rx.try_recv(), Ok("a/web".to_owned()));
-    assert_eq!(rx.try_recv(), Ok("b/api".to_owned()));
-    assert_eq!(rx.try_recv(), Err(Empty));
-    // Taken keys may be queued again; a waiting receiver wakes.
-    let waiter = tokio::spawn(async move { rx.recv().await });
-    tokio::task::yield_now().await;
-    triggers.key("a/web");
-    assert_eq!(waiter.await.unwrap(), "a/web");
-}

@@ -21,7 +21,7 @@ use serde_json::Value;
 use steward_hashi::VaultClient;
 use steward_render::names;
 
-use super::{Health, NameIndex, Triggers};
+use super::{Change, Changes, Health, ObjectChange, Source};
 
 /// The kind of a Vault object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -189,14 +189,9 @@ impl VaultCache {
         self.role(name).and_then(|b| role_owner(name, &b))
     }
 
-    /// Applies a list of names of `kind`; queues the keys of names that came or went.
-    pub fn apply_list(
-        &self,
-        kind: VaultKind,
-        listed: Vec<String>,
-        triggers: &Triggers,
-        index: &NameIndex,
-    ) {
+    /// Applies a list of names of `kind`; publishes the names that came or went (with
+    /// the owner of one that went, when its content was known).
+    pub fn apply_list(&self, kind: VaultKind, listed: Vec<String>, changes: &Changes) {
         let listed: BTreeSet<String> = listed
             .into_iter()
             .map(|n| n.to_ascii_lowercase())
@@ -213,14 +208,13 @@ impl VaultCache {
                 old.difference(&listed).cloned().collect(),
             )
         };
-        let mut keys = Vec::new();
+        let mut objects = Vec::with_capacity(added.len() + removed.len());
         for n in &removed {
             let owner = match kind {
                 VaultKind::Policy => self.policy_owner(n),
                 VaultKind::Role => self.role_owner(n),
             };
-            keys.extend(owner);
-            keys.extend(index.keys_for(n));
+            objects.push(ObjectChange::new(n, owner.as_deref(), None));
             match kind {
                 VaultKind::Policy => {
                     self.policy_content.lock().remove(n);
@@ -231,11 +225,14 @@ impl VaultCache {
             }
         }
         for n in &added {
-            keys.extend(index.keys_for(n));
+            objects.push(ObjectChange::new(n, None, None));
         }
         *set.write() = listed;
         health.mark_synced();
-        triggers.keys(keys);
+        changes.publish(Change::Objects {
+            source: Source::VaultNames,
+            objects,
+        });
     }
 
     /// The next `n` names for the rolling content check (policies then roles, in turn).
@@ -265,14 +262,14 @@ impl VaultCache {
         out
     }
 
-    /// Re-reads one object; queues its owner(s) when the content changed.
+    /// Re-reads one object; publishes it with its owners when the content changed.
     async fn check(
         &self,
         client: &VaultClient,
         mount: &str,
         kind: VaultKind,
         name: &str,
-        triggers: &Triggers,
+        changes: &Changes,
     ) -> steward_hashi::Result<()> {
         match kind {
             VaultKind::Policy => {
@@ -280,7 +277,8 @@ impl VaultCache {
                 let text = client.get_policy(name).await?.map(|p| p.policy);
                 let after = text.as_deref().and_then(|t| policy_owner(name, t));
                 if self.set_policy(name, text) {
-                    triggers.keys(before.into_iter().chain(after));
+                    let change = ObjectChange::new(name, before.as_deref(), after.as_deref());
+                    changes.publish(Change::object(Source::VaultContent, change));
                 }
             }
             VaultKind::Role => {
@@ -288,7 +286,8 @@ impl VaultCache {
                 let body = read_role(client, mount, name).await?;
                 let after = body.as_ref().and_then(|b| role_owner(name, b));
                 if self.set_role(name, body) {
-                    triggers.keys(before.into_iter().chain(after));
+                    let change = ObjectChange::new(name, before.as_deref(), after.as_deref());
+                    changes.publish(Change::object(Source::VaultContent, change));
                 }
             }
         }
@@ -302,8 +301,7 @@ impl VaultCache {
         mount: String,
         interval: Duration,
         checks_per_poll: usize,
-        triggers: Triggers,
-        index: Arc<NameIndex>,
+        changes: Changes,
     ) {
         let mut tick: u64 = 0;
         loop {
@@ -328,7 +326,7 @@ impl VaultCache {
                 match listed {
                     Ok(names) => {
                         health.succeeded();
-                        self.apply_list(*kind, names, &triggers, &index);
+                        self.apply_list(*kind, names, &changes);
                     }
                     // `Health` logs it at WARN (rate-limited) with Vault's answer.
                     Err(error) => health.failed(&crate::error::chain(&error)),
@@ -336,7 +334,7 @@ impl VaultCache {
             }
             if tick > 0 {
                 for (kind, name) in self.next_checks(checks_per_poll) {
-                    if let Err(error) = self.check(&client, &mount, kind, &name, &triggers).await {
+                    if let Err(error) = self.check(&client, &mount, kind, &name, &changes).await {
                         // A failed read: the cache may be stale until the next success
                         // (`Health` logs it at WARN, rate-limited, and `/readyz` shows it).
                         let health = match kind {
@@ -361,19 +359,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lists_queue_the_owners_of_names_that_come_and_go() {
+    fn lists_publish_the_names_that_come_and_go_with_known_owners() {
         let cache = VaultCache::new();
-        let (triggers, mut rx) = Triggers::new();
-        let index = NameIndex::default();
-        index.insert("shop/web");
+        let (changes, mut rx) = Changes::channel();
+        let names = |objects: Vec<ObjectChange>| {
+            Some(Change::Objects {
+                source: Source::VaultNames,
+                objects,
+            })
+        };
         cache.apply_list(
             VaultKind::Policy,
             vec!["default".into(), "steward-shop-web".into()],
-            &triggers,
-            &index,
+            &changes,
         );
         assert!(cache.policies_health().is_synced());
-        assert_eq!(rx.try_recv().unwrap(), "shop/web");
+        assert_eq!(
+            rx.try_recv(),
+            names(vec![ObjectChange::new("steward-shop-web", None, None)])
+        );
         assert_eq!(cache.policy_names(), vec!["steward-shop-web"]);
         assert!(cache.set_policy(
             "steward-shop-web",
@@ -384,28 +388,28 @@ mod tests {
             Some("# managed-by: steward; spec: shop/web\n".into())
         ));
         assert_eq!(cache.policy_owner("steward-shop-web").unwrap(), "shop/web");
-        cache.apply_list(VaultKind::Policy, vec![], &triggers, &index);
-        assert_eq!(rx.try_recv().unwrap(), "shop/web");
+        cache.apply_list(VaultKind::Policy, vec![], &changes);
+        assert_eq!(
+            rx.try_recv(),
+            names(vec![ObjectChange::new(
+                "steward-shop-web",
+                Some("shop/web"),
+                None
+            )])
+        );
         assert!(cache.policy("steward-shop-web").is_none());
     }
 
     #[test]
     fn the_rolling_check_visits_every_object_in_turn() {
         let cache = VaultCache::new();
-        let (triggers, _rx) = Triggers::new();
-        let index = NameIndex::default();
+        let (changes, _rx) = Changes::channel();
         cache.apply_list(
             VaultKind::Policy,
             vec!["steward-a-x".into(), "steward-a-y".into()],
-            &triggers,
-            &index,
+            &changes,
         );
-        cache.apply_list(
-            VaultKind::Role,
-            vec!["steward-a-x".into()],
-            &triggers,
-            &index,
-        );
+        cache.apply_list(VaultKind::Role, vec!["steward-a-x".into()], &changes);
         let seen: Vec<_> = (0..3).flat_map(|_| cache.next_checks(1)).collect();
         assert_eq!(
             seen,

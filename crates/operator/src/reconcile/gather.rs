@@ -104,7 +104,7 @@ mod tests {
     use steward_runtime::watcher::Event;
 
     use super::*;
-    use crate::cache::Triggers;
+    use crate::cache::Changes;
 
     fn desired(yaml: &str) -> Desired {
         let loaded = steward_spec::load("t.yaml", yaml, None);
@@ -118,10 +118,9 @@ mod tests {
     /// Every cache synced but http-route, which failed the way Consul < 1.15 answers.
     fn caches_without_routes() -> Caches {
         let caches = Caches::new();
-        let (triggers, _rx) = Triggers::new();
-        let names = crate::cache::NameIndex::default();
+        let (changes, _rx) = Changes::channel();
         for cache in [&caches.service_defaults, &caches.service_intentions] {
-            cache.apply(&Event::Restarted(Vec::new()), &triggers, &names);
+            cache.apply(&Event::Restarted(Vec::new()), &changes);
         }
         caches.nomad.jobs_health().mark_synced();
         caches.vault.policies_health().mark_synced();

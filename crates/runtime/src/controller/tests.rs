@@ -62,7 +62,7 @@ async fn finish(task: tokio::task::JoinHandle<()>, shutdown: &CancellationToken)
 #[tokio::test(start_paused = true)]
 async fn reconcile_runs_once_per_key_and_honours_requeue_after() {
     let (tx, rx) = mpsc::unbounded::<String>();
-    let controller = Controller::new(config(4), None).triggers(rx);
+    let controller = Controller::new(config(4), None).watches(rx, |k| vec![k]);
     let ctx = Arc::new(Context::new(Data::default()));
     let shutdown = CancellationToken::new();
     let start = Instant::now();
@@ -97,7 +97,7 @@ async fn reconcile_runs_once_per_key_and_honours_requeue_after() {
 #[tokio::test(start_paused = true)]
 async fn errors_back_off_exponentially_and_success_resets() {
     let (tx, rx) = mpsc::unbounded::<String>();
-    let controller = Controller::new(config(1), None).triggers(rx);
+    let controller = Controller::new(config(1), None).watches(rx, |k| vec![k]);
     let queue = controller.queue();
     let ctx = Arc::new(Context::new(Data::default()));
     let shutdown = CancellationToken::new();
@@ -148,7 +148,7 @@ async fn errors_back_off_exponentially_and_success_resets() {
 #[tokio::test(start_paused = true)]
 async fn concurrency_is_bounded() {
     let (tx, rx) = mpsc::unbounded::<String>();
-    let controller = Controller::new(config(2), None).triggers(rx);
+    let controller = Controller::new(config(2), None).watches(rx, |k| vec![k]);
     let ctx = Arc::new(Context::new(Data::default()));
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(controller.run(
@@ -178,7 +178,7 @@ async fn losing_leadership_cancels_in_flight_reconciles_and_pauses_the_queue() {
     let (tx, rx) = mpsc::unbounded::<String>();
     let (lead_tx, lead_rx) = watch::channel(Leadership::Follower);
     let controller = Controller::new(config(4), None)
-        .triggers(rx)
+        .watches(rx, |k| vec![k])
         .with_leadership(lead_rx);
     let ctx = Arc::new(Context::new(Data::default()));
     let shutdown = CancellationToken::new();
@@ -259,7 +259,7 @@ async fn shutdown_waits_for_in_flight_work_within_the_grace_period() {
     let resynced = Arc::new(AtomicUsize::new(0));
     let r2 = resynced.clone();
     let controller = Controller::new(config(4), None)
-        .triggers(rx)
+        .watches(rx, |k| vec![k])
         .resync_on_leadership(move || {
             r2.fetch_add(1, Ordering::SeqCst);
             vec!["from-resync".to_owned()]
@@ -292,13 +292,12 @@ async fn shutdown_waits_for_in_flight_work_within_the_grace_period() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn watcher_events_map_to_owner_keys() {
-    let (tx, rx) = mpsc::unbounded::<Event<String, u32>>();
-    // owned objects name their owner in the value's "meta"; here the key prefix
-    let controller = Controller::new(config(4), None).watches(
-        rx,
-        map_keys(|k: &String| k.strip_prefix("job:").map(|s| format!("ns/{s}"))),
-    );
+async fn events_map_to_the_keys_their_mapper_names() {
+    // An owned object's event names its owner; one about something unowned, nobody.
+    let (tx, rx) = mpsc::unbounded::<(&'static str, Option<&'static str>)>();
+    let controller = Controller::new(config(4), None).watches(rx, |(_object, owner)| {
+        owner.map(|o| format!("ns/{o}")).into_iter().collect()
+    });
     let ctx = Arc::new(Context::new(Data::default()));
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(controller.run(
@@ -310,13 +309,10 @@ async fn watcher_events_map_to_owner_keys() {
         ctx.clone(),
         shutdown.clone(),
     ));
-    tx.unbounded_send(Event::Restarted(vec![
-        ("job:a".into(), 1),
-        ("other".into(), 2),
-    ]))
-    .unwrap();
+    tx.unbounded_send(("job:a", Some("a"))).unwrap();
+    tx.unbounded_send(("other", None)).unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    tx.unbounded_send(Event::Deleted("job:b".into())).unwrap();
+    tx.unbounded_send(("job:b", Some("b"))).unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let keys: Vec<String> = ctx.calls.lock().iter().map(|(k, _)| k.clone()).collect();
     assert_eq!(keys, vec!["ns/a".to_owned(), "ns/b".to_owned()]);
@@ -326,7 +322,7 @@ async fn watcher_events_map_to_owner_keys() {
 #[tokio::test(start_paused = true)]
 async fn a_panicking_reconcile_is_retried_with_backoff() {
     let (tx, rx) = mpsc::unbounded::<String>();
-    let controller = Controller::new(config(1), None).triggers(rx);
+    let controller = Controller::new(config(1), None).watches(rx, |k| vec![k]);
     let ctx = Arc::new(Context::new(Data::default()));
     let shutdown = CancellationToken::new();
     let start = Instant::now();
