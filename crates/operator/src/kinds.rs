@@ -10,8 +10,9 @@
 //!
 //! What stays outside: the order across kinds and its one exception (`crate::plan`),
 //! the sequencing of a reconcile (`crate::reconcile`) and of a collection pass
-//! (`crate::gc`), the caches' watch loops (`crate::cache`; wired in `operator.rs`), and
-//! the rendering of each kind (`steward_render`, which also defines [`ObjectKind`]).
+//! (`crate::gc`), the caches' watch loops themselves (`crate::cache`: each kind's
+//! [`Kind::watches`] says which of them keep its cache, and `operator.rs` spawns them),
+//! and the rendering of each kind (`steward_render`, which also defines [`ObjectKind`]).
 //!
 //! Adding a kind is one module plus one registration line in [`KINDS`] (and, on the
 //! render side, the `ObjectKind` variant and its rendering).
@@ -26,10 +27,12 @@ mod vault_policy;
 mod vault_role;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use steward_render::names::SpecKey;
 use steward_render::{Desired, ObjectKind, ObjectRef};
+use steward_runtime::watcher::WatcherConfig;
 
 use crate::cache::{Caches, Health};
 use crate::context::OperatorContext;
@@ -39,6 +42,37 @@ use crate::reconcile_error::ReconcileError;
 use crate::status::ObjectState;
 
 pub(crate) use trust::Trust;
+
+/// One watch loop that keeps a cache, named for the task list and the logs.
+pub(crate) struct Watch {
+    /// The task's name (`config-entry-watch`).
+    pub(crate) name: &'static str,
+    /// The loop; it runs until the operator stops.
+    pub(crate) task: BoxFuture<'static, ()>,
+}
+
+impl Watch {
+    pub(crate) fn new(
+        name: &'static str,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        Self {
+            name,
+            task: Box::pin(task),
+        }
+    }
+}
+
+/// A list watch's settings at most `rate` lists a second (bursts of `burst`). Every
+/// answer of a list watch is the whole list, so lists of live objects are rate-limited;
+/// our own writes are overlaid until the list shows them, so a little lag costs nothing.
+pub(crate) fn list_rate(rate: f64, burst: u32) -> WatcherConfig {
+    WatcherConfig {
+        max_list_rate: rate,
+        list_burst: burst,
+        ..WatcherConfig::default()
+    }
+}
 
 /// Every kind, in apply order: the one list the operator goes through.
 pub(crate) static KINDS: [&dyn Kind; 6] = [
@@ -50,12 +84,12 @@ pub(crate) static KINDS: [&dyn Kind; 6] = [
     &http_route::KIND,
 ];
 
-/// The module of `kind`.
 /// How messages and events name `o` of `key` (its kind says).
 pub(crate) fn describe(o: &ObjectRef, key: &SpecKey) -> String {
     of(o.kind).describe(key, &o.name)
 }
 
+/// The module of `kind`.
 pub(crate) fn of(kind: ObjectKind) -> &'static dyn Kind {
     KINDS
         .iter()
@@ -190,6 +224,12 @@ pub(crate) trait Kind: Sync {
     fn caches<'c>(&self, caches: &'c Caches) -> Vec<&'c Health> {
         vec![self.health(caches)]
     }
+
+    /// Cache source: the watch loops that keep this kind's cache (and publish its
+    /// changes), for `operator.rs` to spawn. A source shared by two kinds is started by
+    /// one of them: the Vault poll lists policies and roles in turn, and `vault-policy`
+    /// starts it.
+    fn watches(&self, ctx: &Arc<OperatorContext>) -> Vec<Watch>;
 
     /// Whether a creation must be read first even though the plan says the object is
     /// absent: the cache may lag, and only check-and-set creations from a fresh cache

@@ -33,7 +33,8 @@
 //!   name one of its objects; `removal`: what a garbage collection delete does to it;
 //! - `health`: its cache's health (readiness: a spec that renders the kind waits for it
 //!   to sync; garbage collection needs it fresh); `caches`: every cache its watches
-//!   keep (`/readyz`, metrics); `reads_before_create`: whether a
+//!   keep (`/readyz`, metrics); `watches`: the cache source, the watch loops that keep
+//!   its cache (spawned by the wiring); `reads_before_create`: whether a
 //!   creation is read first (Vault's always, others' when the cache is stale);
 //! - `desired`: the names of its objects in a rendering; `owner`: who owns a live one;
 //!   `compare`: normalise and diff desired and live into a create or update step (or

@@ -11,7 +11,6 @@ use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
 use steward_runtime::backoff::BackoffConfig;
 use steward_runtime::leader::{ConsulLock, LeaderConfig, LeaderElector};
-use steward_runtime::watcher::WatcherConfig;
 use steward_runtime::{Action, Context, Controller, ControllerConfig, QueueConfig, Recorder};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -356,11 +355,7 @@ fn spawn_watches(s: &Arc<OperatorContext>, tasks: &mut JoinSet<&'static str>) {
     // bounded by `Observed`'s spacing per listed spec, and the runtime's default of 5
     // lists a second made every spec edit wait for a token once edits came more often
     // than 5 a second (change latency p50 74 ms at 1,000 specs; 9 ms without it).
-    let limited = |rate: f64, burst: u32| WatcherConfig {
-        max_list_rate: rate,
-        list_burst: burst,
-        ..WatcherConfig::default()
-    };
+    let limited = crate::kinds::list_rate;
     let c = &s.caches;
     {
         // One watch per namespace (see `cache::kv_shards`): an edit re-reads its own
@@ -401,51 +396,14 @@ fn spawn_watches(s: &Arc<OperatorContext>, tasks: &mut JoinSet<&'static str>) {
             "status-watch"
         });
     }
-    for cache in [&c.service_defaults, &c.service_intentions, &c.http_routes] {
-        let cache = cache.clone();
-        let source =
-            crate::cache::entries::EntryFactsSource::new(consul.clone(), cache.clone(), wait);
-        let (wc, t) = (limited(2.0, 3), s.changes.clone());
-        tasks.spawn(async move {
-            cache.run(source, wc, t).await;
-            "config-entry-watch"
-        });
-    }
-    {
-        let cache = c.nomad.clone();
-        let source = crate::cache::nomad::JobListSource::new(
-            s.clients.nomad.clone(),
-            wait.min(Duration::from_secs(300)),
-        );
-        // Up to 20 lists a second: hand edits of jobs (drift) are seen through this
-        // list, and at 2 a second every repair waited ~0.5 s for a token; the cost at
-        // scale is bounded by `Observed`'s spacing per listed job.
-        let (wc, t) = (limited(20.0, 5), s.changes.clone());
-        tasks.spawn(async move {
-            cache.run_list(source, wc, t).await;
-            "nomad-job-watch"
-        });
-    }
-    {
-        let cache = c.nomad.clone();
-        let (client, t) = (s.clients.nomad.clone(), s.changes.clone());
-        tasks.spawn(async move {
-            cache.run_events(client, t).await;
-            "nomad-event-stream"
-        });
-    }
-    {
-        let cache = c.vault.clone();
-        let (client, mount, interval, checks, t) = (
-            s.clients.vault.clone(),
-            cfg.jwt_auth_mount.clone(),
-            cfg.vault_poll_interval,
-            cfg.vault_checks_per_poll,
-            s.changes.clone(),
-        );
-        tasks.spawn(async move {
-            cache.run(client, mount, interval, checks, t).await;
-            "vault-poll"
-        });
+    // The live objects' caches: each kind says which watches keep it.
+    for kind in crate::kinds::KINDS {
+        for watch in kind.watches(s) {
+            let (name, task) = (watch.name, watch.task);
+            tasks.spawn(async move {
+                task.await;
+                name
+            });
+        }
     }
 }

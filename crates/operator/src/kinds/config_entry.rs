@@ -12,8 +12,10 @@ use steward_hashi::{QueryOptions, WriteOptions};
 use steward_render::names::SpecKey;
 use steward_render::{ConfigEntry, Desired, ObjectKind, ObjectRef, diff_config_entry};
 
-use super::{Applied, Kind, Looked, Lookup, WaitForWatch, created_or_updated, foreign_op};
-use crate::cache::entries::{Cached, EntryCache};
+use super::{
+    Applied, Kind, Looked, Lookup, WaitForWatch, Watch, created_or_updated, foreign_op, list_rate,
+};
+use crate::cache::entries::{Cached, EntryCache, EntryFactsSource};
 use crate::cache::{Caches, Health};
 use crate::context::OperatorContext;
 use crate::guard::GcObject;
@@ -236,6 +238,16 @@ impl Kind for ConfigEntryKind {
 
     fn health<'c>(&self, caches: &'c Caches) -> &'c Health {
         (self.cache)(caches).health()
+    }
+
+    fn watches(&self, ctx: &Arc<OperatorContext>) -> Vec<Watch> {
+        // A blocking watch of the kind's whole list, at most 2 lists a second.
+        let cache = (self.cache)(&ctx.caches).clone();
+        let consul = ctx.clients.consul.clone();
+        let source = EntryFactsSource::new(consul, cache.clone(), ctx.config.watch_wait);
+        let changes = ctx.changes.clone();
+        let task = async move { cache.run(source, list_rate(2.0, 3), changes).await };
+        vec![Watch::new("config-entry-watch", task)]
     }
 
     fn desired(&self, desired: &Desired) -> Vec<String> {

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -15,8 +16,10 @@ use steward_hashi::{Idempotency, QueryOptions, RequestSpec, WriteOptions};
 use steward_render::names::{self, SpecKey};
 use steward_render::{Desired, FieldChange, ObjectKind, ObjectRef, diff_job};
 
-use super::{Applied, Kind, Looked, Lookup, WaitForWatch, created_or_updated, foreign_op};
-use crate::cache::nomad::{CachedJob, WrittenJob, job_key, stub_owner};
+use super::{
+    Applied, Kind, Looked, Lookup, WaitForWatch, Watch, created_or_updated, foreign_op, list_rate,
+};
+use crate::cache::nomad::{CachedJob, JobListSource, WrittenJob, job_key, stub_owner};
 use crate::cache::{Caches, Health};
 use crate::context::OperatorContext;
 use crate::guard::GcObject;
@@ -304,6 +307,24 @@ impl Kind for NomadJob {
 
     fn removal(&self, purge: bool) -> &'static str {
         if purge { "purged" } else { "stopped" }
+    }
+
+    fn watches(&self, ctx: &Arc<OperatorContext>) -> Vec<Watch> {
+        let wait = ctx.config.watch_wait.min(Duration::from_secs(300));
+        let source = JobListSource::new(ctx.clients.nomad.clone(), wait);
+        let (list, events) = (ctx.caches.nomad.clone(), ctx.caches.nomad.clone());
+        let (changes, more) = (ctx.changes.clone(), ctx.changes.clone());
+        let client = ctx.clients.nomad.clone();
+        // Up to 20 lists a second: hand edits of jobs (drift) are seen through this
+        // list, and at 2 a second every repair waited ~0.5 s for a token; the cost at
+        // scale is bounded by `Observed`'s spacing per listed job.
+        let list = async move { list.run_list(source, list_rate(20.0, 5), changes).await };
+        // Job bodies and deployments: the rollout.
+        let events = async move { events.run_events(client, more).await };
+        vec![
+            Watch::new("nomad-job-watch", list),
+            Watch::new("nomad-event-stream", events),
+        ]
     }
 
     fn caches<'c>(&self, caches: &'c Caches) -> Vec<&'c Health> {

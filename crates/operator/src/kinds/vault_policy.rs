@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use steward_render::names::{self, SpecKey};
 use steward_render::{Desired, ObjectKind, ObjectRef, diff_policy};
 
-use super::{Applied, Kind, Looked, Lookup, created_or_updated, foreign_op, spec_using};
+use super::{Applied, Kind, Looked, Lookup, Watch, created_or_updated, foreign_op, spec_using};
 use crate::cache::{Caches, Health};
 use crate::context::OperatorContext;
 use crate::guard::GcObject;
@@ -220,6 +220,19 @@ impl Kind for VaultPolicy {
 
     fn health<'c>(&self, caches: &'c Caches) -> &'c Health {
         caches.vault.policies_health()
+    }
+
+    fn watches(&self, ctx: &Arc<OperatorContext>) -> Vec<Watch> {
+        // Vault has no watch: one poll lists policy names and role names in turn (so an
+        // idle operator makes two lists a minute at the default 30 s), for both Vault
+        // kinds; it is started here, and `vault-role` starts none.
+        let cache = ctx.caches.vault.clone();
+        let client = ctx.clients.vault.clone();
+        let config = &ctx.config;
+        let (mount, interval) = (config.jwt_auth_mount.clone(), config.vault_poll_interval);
+        let (checks, changes) = (config.vault_checks_per_poll, ctx.changes.clone());
+        let task = async move { cache.run(client, mount, interval, checks, changes).await };
+        vec![Watch::new("vault-poll", task)]
     }
 
     fn reads_before_create(&self, _caches: &Caches) -> bool {

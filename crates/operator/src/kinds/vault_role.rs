@@ -12,7 +12,7 @@ use steward_hashi::vault::jwt::JwtRole;
 use steward_render::names::{self, SpecKey};
 use steward_render::{Desired, ObjectKind, ObjectRef, diff_role};
 
-use super::{Applied, Kind, Looked, Lookup, created_or_updated, foreign_op, spec_using};
+use super::{Applied, Kind, Looked, Lookup, Watch, created_or_updated, foreign_op, spec_using};
 use crate::cache::vault::read_role;
 use crate::cache::{Caches, Health};
 use crate::context::OperatorContext;
@@ -207,6 +207,11 @@ impl Kind for VaultRole {
 
     fn health<'c>(&self, caches: &'c Caches) -> &'c Health {
         caches.vault.roles_health()
+    }
+
+    fn watches(&self, _ctx: &Arc<OperatorContext>) -> Vec<Watch> {
+        // The Vault poll that `vault-policy` starts lists role names too.
+        Vec::new()
     }
 
     fn reads_before_create(&self, _caches: &Caches) -> bool {
