@@ -27,6 +27,13 @@ use clap::Parser as _;
 use args::{Cli, Command, GcCommand};
 use exit::{Exit, exit_of};
 
+// jemalloc rather than glibc malloc for the whole binary (the operator, the simulator
+// and the bench): glibc spent about a third of the operator's CPU in
+// `_int_malloc`/`malloc_consolidate` on the cold path and kept freed memory as RSS.
+// Its settings are in `.cargo/config.toml` (README, "Dependency notes").
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match tokio::runtime::Builder::new_multi_thread()

@@ -17,22 +17,42 @@ use crate::status::StatusDoc;
 /// How long the leader may go without relisting the statuses.
 pub const LEADER_HOLD: Duration = Duration::from_secs(60);
 
+/// A spec status as the cache keeps it: its compact JSON, parsed on demand. A parsed
+/// document (conditions, objects, events: many small strings) is about twice the size
+/// of its text, and of 10,000 documents only the one being reconciled (or served) is
+/// needed parsed at a time.
+pub type DocJson = Arc<[u8]>;
+
 /// One stored status document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredStatus {
     /// KV `ModifyIndex` of the document.
     pub modify_index: u64,
     /// The raw JSON text, kept only for documents that are not spec statuses (the GC
-    /// document): a parsed status needs no second copy.
+    /// document): a spec status is kept once, as `doc_json`.
     pub raw: Option<Arc<str>>,
-    /// The parsed document (`None` when it does not parse as a spec status, e.g. the
+    /// The document's JSON when it parses as a spec status (`None` otherwise, e.g. the
     /// GC document).
-    pub doc: Option<Arc<StatusDoc>>,
+    pub doc_json: Option<DocJson>,
 }
 
-/// What this term wrote for a key: (`ModifyIndex` of the write, document; `None` =
-/// deleted).
-type Written = (u64, Option<Arc<StatusDoc>>);
+impl StoredStatus {
+    /// The parsed document, when it is a spec status.
+    #[must_use]
+    pub fn doc(&self) -> Option<Arc<StatusDoc>> {
+        self.doc_json.as_deref().and_then(parse)
+    }
+}
+
+/// A kept document parsed again (it parsed when it was kept, or is our own
+/// serialisation).
+fn parse(json: &[u8]) -> Option<Arc<StatusDoc>> {
+    serde_json::from_slice(json).ok().map(Arc::new)
+}
+
+/// What this term wrote for a key: (`ModifyIndex` of the write, document's JSON; `None`
+/// = deleted).
+type Written = (u64, Option<DocJson>);
 
 /// Statuses by key below `<prefix>/status/`.
 #[derive(Debug)]
@@ -79,6 +99,11 @@ impl StatusCache {
     /// since seen that write or a newer one; else what is stored.
     #[must_use]
     pub fn current(&self, key: &str) -> Option<Arc<StatusDoc>> {
+        self.current_json(key).as_deref().and_then(parse)
+    }
+
+    /// The JSON of [`Self::current`]'s document, unparsed.
+    fn current_json(&self, key: &str) -> Option<DocJson> {
         let stored = self.stored(key);
         if let Some((index, doc)) = self.written.lock().get(key) {
             let caught_up = *index > 0 && stored.as_ref().is_some_and(|s| s.modify_index >= *index);
@@ -86,14 +111,22 @@ impl StatusCache {
                 return doc.clone();
             }
         }
-        stored.and_then(|s| s.doc.clone())
+        stored.and_then(|s| s.doc_json.clone())
     }
 
     /// Records a document this term wrote at `modify_index` (`None` = deleted).
     pub fn record_written(&self, key: &str, modify_index: u64, doc: Option<Arc<StatusDoc>>) {
+        // Kept as JSON (see [`DocJson`]). A document that cannot be serialised cannot
+        // have been written either; keeping `None` for it would read as "deleted", so
+        // such a record is dropped and the stored document stays current.
+        let json = match doc.map(|d| serde_json::to_vec(&*d)) {
+            Some(Ok(json)) => Some(DocJson::from(json)),
+            Some(Err(_)) => return,
+            None => None,
+        };
         self.written
             .lock()
-            .insert(key.to_owned(), (modify_index, doc));
+            .insert(key.to_owned(), (modify_index, json));
     }
 
     /// Forgets what this term wrote (a new term must trust the store again).
@@ -112,7 +145,7 @@ impl StatusCache {
             }
         }
         keys.into_iter()
-            .filter(|k| self.current(k).is_some())
+            .filter(|k| self.current_json(k).is_some())
             .collect()
     }
 
@@ -141,7 +174,7 @@ impl StatusCache {
                 return StoredStatus {
                     modify_index: pair.modify_index,
                     raw: None,
-                    doc: Some(doc),
+                    doc_json: Some(doc),
                 };
             }
         }
@@ -150,20 +183,19 @@ impl StatusCache {
     }
 
     fn stored_status(pair: &KvPair) -> StoredStatus {
-        let doc = serde_json::from_slice::<StatusDoc>(&pair.value)
-            .ok()
-            .map(Arc::new);
+        // Parsed once to know whether it is a spec status; kept as its text.
+        let is_status = serde_json::from_slice::<StatusDoc>(&pair.value).is_ok();
         let gc_document = pair
             .key
             .rsplit('/')
             .next()
             .is_some_and(|k| k == crate::guard::GC_STATUS_KEY);
-        let raw = (doc.is_none() || gc_document)
+        let raw = (!is_status || gc_document)
             .then(|| Arc::from(String::from_utf8_lossy(&pair.value).as_ref()));
         StoredStatus {
             modify_index: pair.modify_index,
             raw,
-            doc,
+            doc_json: is_status.then(|| DocJson::from(pair.value.as_slice())),
         }
     }
 
@@ -321,7 +353,7 @@ mod tests {
         );
         assert!(
             cache.stored("a/b").unwrap().raw.is_none(),
-            "a status is kept parsed only"
+            "a status is kept once, as its JSON"
         );
         // Shard a/ is gone: its document counts as deleted by someone else; _gc stays.
         cache.listed(p, "steward/status/a/", &[], &changes);
@@ -335,8 +367,8 @@ mod tests {
         let cache = StatusCache::new();
         let (changes, _rx) = Changes::channel();
         let p = "steward/status/";
-        let ours = Arc::new(doc(2));
-        cache.record_written("a/b", 40, Some(ours.clone()));
+        cache.record_written("a/b", 40, Some(Arc::new(doc(2))));
+        let ours = cache.written.lock().get("a/b").unwrap().1.clone().unwrap();
         cache.listed(
             p,
             "steward/status/a/",
@@ -345,7 +377,7 @@ mod tests {
         );
         let stored = cache.stored("a/b").unwrap();
         assert!(
-            Arc::ptr_eq(stored.doc.as_ref().unwrap(), &ours),
+            Arc::ptr_eq(stored.doc_json.as_ref().unwrap(), &ours),
             "no second copy"
         );
         assert!(

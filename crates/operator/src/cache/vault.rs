@@ -51,7 +51,10 @@ pub struct VaultCache {
     policies: RwLock<BTreeSet<String>>,
     roles: RwLock<BTreeSet<String>>,
     policy_content: Mutex<HashMap<String, Arc<String>>>,
-    role_content: Mutex<HashMap<String, Arc<Value>>>,
+    /// Role bodies as compact JSON text, parsed on demand: a parsed body (an ordered
+    /// map of small strings) is several times the size of its text, and a body is read
+    /// only by the reconcile of its owner, the rolling check and garbage collection.
+    role_content: Mutex<HashMap<String, Arc<str>>>,
     cursor: Mutex<usize>,
     policies_health: Arc<Health>,
     roles_health: Arc<Health>,
@@ -134,10 +137,14 @@ impl VaultCache {
     /// Cached role body.
     #[must_use]
     pub fn role(&self, name: &str) -> Option<Arc<Value>> {
-        self.role_content
+        let text = self
+            .role_content
             .lock()
             .get(&name.to_ascii_lowercase())
-            .cloned()
+            .cloned()?;
+        // The text is our own serialisation of a `Value`: it parses. Were it not to, the
+        // body counts as not cached (the reconcile then reads it from Vault).
+        serde_json::from_str(&text).ok().map(Arc::new)
     }
 
     /// Stores (or, with `None`, forgets) a policy's content; true when it changed.
@@ -166,8 +173,21 @@ impl VaultCache {
         match body {
             Some(b) => {
                 self.roles.write().insert(name.clone());
-                let changed = content.get(&name).map(|o| o.as_ref()) != Some(&b);
-                content.insert(name, Arc::new(b));
+                // Compared as values, not as text: key order is not content.
+                let changed = content
+                    .get(&name)
+                    .and_then(|old| serde_json::from_str::<Value>(old).ok())
+                    .as_ref()
+                    != Some(&b);
+                match serde_json::to_string(&b) {
+                    Ok(text) => {
+                        content.insert(name, Arc::from(text));
+                    }
+                    // Cannot happen for a `Value`; keeping nothing only costs a read.
+                    Err(_) => {
+                        content.remove(&name);
+                    }
+                }
                 changed
             }
             None => {
