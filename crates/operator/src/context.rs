@@ -59,6 +59,9 @@ pub(crate) struct OperatorContext {
     pub(crate) renders: Mutex<RenderMemo>,
     /// When the edge gateway was last seen.
     pub(crate) gateway_seen: Mutex<Option<Instant>>,
+    /// Held while one reconcile checks the edge gateway or the Nomad namespaces, so
+    /// that 64 reconciles starting at once make one such read, not 64.
+    pub(crate) first_checks: tokio::sync::Mutex<()>,
     /// Reconciles run so far (any result).
     pub(crate) reconciles: AtomicU64,
     /// Keys whose spec this process has fully checked against the live objects, with

@@ -127,6 +127,7 @@ impl Operator {
             leadership,
             renders: Mutex::new(crate::memo::RenderMemo::default()),
             gateway_seen: Mutex::new(None),
+            first_checks: tokio::sync::Mutex::new(()),
             reconciles: AtomicU64::new(0),
             verified: Mutex::new(HashMap::new()),
         });

@@ -48,11 +48,18 @@ fn before_put(shared: &OperatorContext) -> BoxFuture<'_, Result<(), ReconcileErr
 
 /// Makes sure the edge gateway routes attach to exists.
 async fn ensure_gateway(shared: &OperatorContext) -> Result<(), ReconcileError> {
-    if shared
-        .gateway_seen
-        .lock()
-        .is_some_and(|t| t.elapsed() < GATEWAY_TTL)
-    {
+    let seen = || {
+        shared
+            .gateway_seen
+            .lock()
+            .is_some_and(|t| t.elapsed() < GATEWAY_TTL)
+    };
+    if seen() {
+        return Ok(());
+    }
+    // One check at a time: the others find it done when they get the turn.
+    let _turn = shared.first_checks.lock().await;
+    if seen() {
         return Ok(());
     }
     let gw = &shared.config.edge_gateway;

@@ -198,6 +198,11 @@ async fn ensure_namespace(shared: &OperatorContext, namespace: &str) -> Result<(
     if known(namespace) {
         return Ok(());
     }
+    // One listing at a time: the others find the namespace known when they get the turn.
+    let _turn = shared.first_checks.lock().await;
+    if known(namespace) {
+        return Ok(());
+    }
     let transport = shared.clients.nomad.transport();
     let listed = transport
         .call(RequestSpec::get("/v1/namespaces"), |raw| {
