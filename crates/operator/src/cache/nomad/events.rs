@@ -1,6 +1,8 @@
 //! The event stream (`topic=Job&topic=Deployment`, one connection): job facts and
 //! deployments; on every (re)connect the deployments are listed once.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 /// The fields of an event-stream job body the cache decodes (straight from the payload,

@@ -50,12 +50,7 @@ impl ListSource for JobListSource {
 /// The owner recorded in a job list stub's `Meta`.
 #[must_use]
 pub fn stub_owner(stub: &JobStub) -> Option<String> {
-    let meta = stub.meta.as_ref()?;
-    if meta.get(names::META_MANAGED_BY).map(String::as_str) != Some(names::MANAGED_BY) {
-        return None;
-    }
-    let key = meta.get(names::META_SPEC)?;
-    names::SpecKey::parse(key).map(|k| k.to_string())
+    stub.owner.clone()
 }
 
 impl NomadCache {

@@ -1,7 +1,5 @@
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
 use steward_hashi::nomad::Event as NomadEvent;
 
@@ -13,12 +11,7 @@ fn stub(ns: &str, id: &str, jmi: u64, owner: Option<&str>) -> JobStub {
         namespace: ns.into(),
         job_modify_index: jmi,
         modify_index: jmi,
-        meta: owner.map(|o| {
-            BTreeMap::from([
-                ("steward.managed-by".to_owned(), "steward".to_owned()),
-                ("steward.spec".to_owned(), o.to_owned()),
-            ])
-        }),
+        owner: owner.map(str::to_owned),
         ..JobStub::default()
     }
 }
@@ -238,4 +231,28 @@ async fn the_job_list_watch_does_not_spin_on_a_fresh_server_and_follows_jobs() {
     tokio::time::timeout(Duration::from_secs(10), sim.shutdown())
         .await
         .expect("the simulator stops");
+}
+
+#[test]
+fn list_stubs_keep_only_the_owner_of_their_meta() {
+    let stubs: Vec<JobStub> = serde_json::from_value(json!([
+        {"ID": "web", "Namespace": "a", "JobModifyIndex": 7,
+         "Meta": {"other": "x", "steward.managed-by": "steward", "steward.spec": "a/web"}},
+        {"ID": "hand", "Namespace": "a", "Meta": {"steward.spec": "a/hand"}},
+        {"ID": "foreign", "Namespace": "a",
+         "Meta": {"steward.managed-by": "someone", "steward.spec": "a/foreign"}},
+        {"ID": "bad", "Namespace": "a",
+         "Meta": {"steward.managed-by": "steward", "steward.spec": "not a key"}},
+        {"ID": "null", "Namespace": "a", "Meta": null},
+        {"ID": "none", "Namespace": "a"},
+    ]))
+    .unwrap();
+    let owners: Vec<Option<String>> = stubs.iter().map(stub_owner).collect();
+    assert_eq!(
+        owners,
+        [Some("a/web".to_owned()), None, None, None, None, None]
+    );
+    assert_eq!(stubs[0].job_modify_index, 7);
+    // As the map of strings it replaces: a non-string value is an error.
+    assert!(serde_json::from_value::<JobStub>(json!({"ID": "x", "Meta": {"k": 1}})).is_err());
 }
