@@ -110,6 +110,30 @@ pub struct ShardedKvConfig {
     )>,
 }
 
+/// A shard's watch task, aborted when dropped: the sharded watch runs until its own
+/// task is dropped (the operator stops), and its shards must stop with it rather than
+/// go on watching, detached, a server that may be gone (`steward dev` stops its
+/// simulator right after the operator).
+struct ShardTask(Option<JoinHandle<()>>);
+
+impl ShardTask {
+    /// Stops the task and waits until it has.
+    async fn stop(mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for ShardTask {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}
+
 /// One KV prefix, watched in shards; see the module docs.
 #[derive(Debug)]
 pub struct ShardedKv {
@@ -152,7 +176,7 @@ impl ShardedKv {
             Observed::new(source, self.health.clone(), Duration::ZERO),
             config.shards.clone()
         ));
-        let mut running: BTreeMap<String, JoinHandle<()>> = BTreeMap::new();
+        let mut running: BTreeMap<String, ShardTask> = BTreeMap::new();
         let (listed_tx, mut listed_rx) = mpsc::unbounded_channel::<String>();
         // Until synced: the shards of the first folder listing not listed yet.
         let mut awaiting: Option<BTreeSet<String>> = None;
@@ -177,10 +201,9 @@ impl ShardedKv {
                     };
                     for shard in stop {
                         if let Some(task) = running.remove(&shard) {
-                            task.abort();
                             // Wait for it to stop so that nothing it lists lands after
                             // the shard was emptied.
-                            let _ = task.await;
+                            task.stop().await;
                         }
                         self.stale.lock().remove(&shard);
                         sink.listed(&shard, Vec::new());
@@ -196,7 +219,7 @@ impl ShardedKv {
                             sink.clone(),
                             listed_tx.clone(),
                         ));
-                        running.insert(shard, task);
+                        running.insert(shard, ShardTask(Some(task)));
                     }
                 }
                 Some(shard) = listed_rx.recv() => {
@@ -212,9 +235,7 @@ impl ShardedKv {
                 listed_early.clear();
             }
         }
-        for (_, task) in running {
-            task.abort();
-        }
+        // `running` drops here, or where this future is dropped: its shards stop.
     }
 
     async fn run_shard<S: ShardSink>(
@@ -278,5 +299,97 @@ mod tests {
         assert!(in_shard("steward/specs/foo", "steward/specs/foo"));
         assert!(!in_shard("steward/specs/foo", "steward/specs/foobar"));
         assert!(!in_shard("steward/specs/foo", "steward/specs/foo/x"));
+    }
+
+    /// Counts what a sharded watch hands over.
+    #[derive(Default)]
+    struct Counting(Mutex<usize>);
+
+    impl ShardSink for Counting {
+        fn listed(&self, _shard: &str, _pairs: Vec<KvPair>) {
+            *self.0.lock() += 1;
+        }
+        fn applied(&self, _pair: KvPair) {
+            *self.0.lock() += 1;
+        }
+        fn deleted(&self, _kv_key: &str) {
+            *self.0.lock() += 1;
+        }
+        fn synced(&self) {}
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_watch_stops_every_shard_watch() {
+        use steward_hashi::{ConsulConfig, WriteOptions};
+        use steward_sim::{Product, Sim, SimConfig};
+
+        let sim = Sim::start(SimConfig::default()).await.unwrap();
+        let consul = ConsulClient::new(
+            ConsulConfig::default()
+                .with_address(&sim.consul_url())
+                .unwrap(),
+        )
+        .unwrap();
+        for key in ["p/a/one", "p/b/one"] {
+            consul
+                .kv_put(key, b"1", None, &WriteOptions::new())
+                .await
+                .unwrap();
+        }
+        let (_leader, leadership) =
+            tokio::sync::watch::channel(steward_runtime::Leadership::Follower);
+        let config = ShardedKvConfig {
+            wait: Duration::from_secs(30),
+            shards: WatcherConfig::default(),
+            shard: WatcherConfig::default(),
+            per_entry: Duration::ZERO,
+            leader_hold: Some((leadership, Duration::ZERO)),
+        };
+        let health = Arc::new(Health::new("test"));
+        let watch = Arc::new(ShardedKv::new(health.clone()));
+        let sink = Arc::new(Counting::default());
+        let task = tokio::spawn(watch.run(consul.clone(), "p/".into(), config, sink.clone()));
+        tokio::time::timeout(Duration::from_secs(10), health.wait_synced())
+            .await
+            .expect("the shards list");
+
+        // Each shard watch is in a blocking query; a write wakes it and it relists.
+        consul
+            .kv_put("p/a/two", b"2", None, &WriteOptions::new())
+            .await
+            .unwrap();
+        let seen = *sink.0.lock();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while *sink.0.lock() == seen {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("a live shard watch sees the write");
+
+        task.abort();
+        let _ = task.await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let reads = |sim: &steward_sim::SimHandle| {
+            sim.stats().count(Product::Consul, "GET", "/v1/kv/{*key}")
+        };
+        let before = (reads(&sim), *sink.0.lock());
+        consul
+            .kv_put("p/a/three", b"3", None, &WriteOptions::new())
+            .await
+            .unwrap();
+        consul
+            .kv_put("p/b/two", b"2", None, &WriteOptions::new())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            (reads(&sim), *sink.0.lock()),
+            before,
+            "no shard watch reads or reports after the watch was dropped"
+        );
+        tokio::time::timeout(Duration::from_secs(10), sim.shutdown())
+            .await
+            .expect("the simulator stops");
     }
 }
