@@ -18,7 +18,7 @@ pub use diff::{
     TaskDiff, TaskGroupDiff,
 };
 pub use env::NomadConfig;
-pub use events::{Event, EventDecoder, EventFrame, EventStreamOptions};
+pub use events::{Event, EventDecoder, EventFrame, EventStreamOptions, Payload};
 pub use job::{Job, JobListStub, JobVersions, JobView, JobWriteResponse, RegisterOptions};
 
 use crate::config::ConfigError;

@@ -281,7 +281,7 @@ fn event_stream_request_and_decoder() {
     let f = out.pop().unwrap().unwrap();
     assert_eq!(f.index, 13);
     assert_eq!(f.events[0].event_type, "JobRegistered");
-    assert_eq!(f.events[0].payload["Job"]["ID"], "order-api");
+    assert_eq!(f.events[0].payload.to_value()["Job"]["ID"], "order-api");
     assert!(d.push(b"not json\n")[0].is_err());
     d.push(br#"{"Index":14,"Events":[]}"#);
     assert_eq!(d.finish().unwrap().unwrap().index, 14);

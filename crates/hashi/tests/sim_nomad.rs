@@ -274,6 +274,6 @@ async fn event_stream_reports_registrations() {
         .find(|e| e.event_type == "JobRegistered")
         .unwrap();
     assert_eq!(ev.key, "web");
-    assert_eq!(ev.payload["Job"]["ID"], "web");
+    assert_eq!(ev.payload.to_value()["Job"]["ID"], "web");
     h.shutdown().await;
 }

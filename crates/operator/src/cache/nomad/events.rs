@@ -32,6 +32,21 @@ struct EventJob {
 /// (`extra` of the deployment and of each group). With the last
 /// [`DEPLOYMENTS_PER_JOB`] deployments of 10,000 jobs kept, those unread fields were
 /// the largest part of this cache (tens of MB at 10,000 specs).
+/// The part of a `Job` event's payload the cache reads: `{"Job": {...}}`, decoded from
+/// the payload's text.
+#[derive(Deserialize)]
+struct JobPayload {
+    #[serde(rename = "Job")]
+    job: Option<EventJob>,
+}
+
+/// The part of a `Deployment` event's payload the cache reads.
+#[derive(Deserialize)]
+struct DeploymentPayload {
+    #[serde(rename = "Deployment")]
+    deployment: Option<Deployment>,
+}
+
 fn compact(mut d: Deployment) -> Deployment {
     d.extra = serde_json::Map::new();
     for group in d.task_groups.values_mut() {
@@ -47,10 +62,8 @@ impl NomadCache {
         for e in &frame.events {
             match e.topic.as_str() {
                 "Job" => {
-                    let Some(raw) = e.payload.get("Job").filter(|j| j.is_object()) else {
-                        continue;
-                    };
-                    let Ok(job) = EventJob::deserialize(raw) else {
+                    // A missing, non-object or undecodable `Job` is skipped, as before.
+                    let Ok(JobPayload { job: Some(job) }) = e.payload.decode() else {
                         continue;
                     };
                     let key = job_key(&job.namespace, &job.id);
@@ -76,11 +89,11 @@ impl NomadCache {
                     changes.publish(Change::object(Source::NomadJobEvent, change));
                 }
                 "Deployment" => {
-                    let Some(raw) = e.payload.get("Deployment") else {
-                        continue;
-                    };
-                    // Decoded from the borrowed payload: no copy of the whole object.
-                    let Ok(d) = Deployment::deserialize(raw) else {
+                    // Decoded straight from the payload's text.
+                    let Ok(DeploymentPayload {
+                        deployment: Some(d),
+                    }) = e.payload.decode()
+                    else {
                         continue;
                     };
                     let key = job_key(&d.namespace, &d.job_id);

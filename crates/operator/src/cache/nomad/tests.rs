@@ -50,7 +50,7 @@ fn facts_of_bodies_are_used_only_at_the_listed_version() {
             key: "web".into(),
             namespace: "a".into(),
             index: 11,
-            payload: json!({"Job": body}),
+            payload: steward_hashi::nomad::Payload::from_value(&json!({"Job": body})),
         }],
     };
     cache.apply_frame(&frame, &changes);
