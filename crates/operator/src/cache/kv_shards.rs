@@ -353,12 +353,13 @@ mod tests {
             .await
             .expect("the shards list");
 
-        // Each shard watch is in a blocking query; a write wakes it and it relists.
+        // Each shard watch is in a blocking query; a write wakes it and it relists (what
+        // it reported is counted before the write: the relist may beat the put's answer).
+        let seen = *sink.0.lock();
         consul
             .kv_put("p/a/two", b"2", None, &WriteOptions::new())
             .await
             .unwrap();
-        let seen = *sink.0.lock();
         tokio::time::timeout(Duration::from_secs(10), async {
             while *sink.0.lock() == seen {
                 tokio::time::sleep(Duration::from_millis(20)).await;
