@@ -24,10 +24,16 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "building"
 cargo build --workspace --all-targets --locked
 
+# The binary lands in cargo's target directory, which a user may have moved elsewhere
+# (CARGO_TARGET_DIR); the scripts' own files stay under ./target.
+STEWARD="${CARGO_TARGET_DIR:-target}/debug/steward"
+export STEWARD
+mkdir -p target
+
 step "schemas/ matches what the code generates"
-./target/debug/steward schema --kind servicespec > target/servicespec.v1.json
+"$STEWARD" schema --kind servicespec > target/servicespec.v1.json
 diff -u schemas/servicespec.v1.json target/servicespec.v1.json
-./target/debug/steward schema --kind guardrails > target/guardrails.v1.json
+"$STEWARD" schema --kind guardrails > target/guardrails.v1.json
 diff -u schemas/guardrails.v1.json target/guardrails.v1.json
 
 step "tests (nextest)"
