@@ -260,3 +260,6 @@ pub(crate) fn summarise(changes: &[FieldChange]) -> String {
     }
     parts.join("; ")
 }
+
+#[cfg(test)]
+pub(crate) mod test_support;

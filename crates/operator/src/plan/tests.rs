@@ -7,14 +7,13 @@ use steward_hashi::nomad::Job;
 use steward_render::{RenderContext, render};
 
 use super::*;
+use crate::objects::test_support::{self, WEB, at, entry};
 
 fn spec(yaml: &str) -> steward_spec::ServiceSpec {
     let loaded = steward_spec::load("t.yaml", yaml, None);
     let text = loaded.render();
     loaded.spec.unwrap_or_else(|| panic!("{text}"))
 }
-
-const WEB: &str = "apiVersion: steward/v1\nkind: ServiceSpec\nmetadata: {name: web, namespace: shop}\nspec:\n  image: registry.example/web:1.0\n  port: 8080\n  check: {http: /healthz}\n  allowFrom: [{service: api, methods: [GET]}]\n  secrets: [{path: secret/data/shop/web/*, capabilities: [read]}]\n  edge: {routes: [{host: web.shop.apps.internal, pathPrefix: /}]}\n";
 
 fn desired(yaml: &str) -> Desired {
     render(&spec(yaml), &RenderContext::default()).unwrap()
@@ -24,52 +23,16 @@ fn key() -> SpecKey {
     SpecKey::new("shop", "web")
 }
 
-fn entry(body: &Value, index: u64) -> LiveObject {
-    LiveObject::Entry(LiveEntry {
-        body: Arc::new(body.clone()),
-        modify_index: index,
-    })
-}
-
-fn at(kind: ObjectKind, name: &str) -> ObjectRef {
-    ObjectRef {
-        kind,
-        name: name.to_owned(),
-    }
-}
-
 fn job(raw: Value) -> LiveObject {
     LiveObject::Job(Arc::new(Job::from_value(raw).unwrap()))
 }
 
 /// Everything exactly as desired (as if the server echoed our writes).
 fn converged(d: &Desired) -> Live {
-    let mut live = Live::default();
-    if let Some(e) = &d.service_defaults {
-        live.insert(at(ObjectKind::ServiceDefaults, &e.name), entry(&e.body, 10));
-    }
-    if let Some(e) = &d.service_intentions {
-        live.insert(
-            at(ObjectKind::ServiceIntentions, &e.name),
-            entry(&e.body, 11),
-        );
-    }
-    live.insert(
-        at(ObjectKind::NomadJob, &d.nomad_job.id),
-        job(d.nomad_job.job.clone()),
-    );
-    if let Some(p) = &d.vault_policy {
-        let text = LiveObject::Policy(Arc::new(p.hcl.clone()));
-        live.insert(at(ObjectKind::VaultPolicy, &p.name), text);
-    }
-    if let Some(r) = &d.vault_role {
-        let body = LiveObject::Role(Arc::new(r.body.clone()));
-        live.insert(at(ObjectKind::VaultRole, &r.name), body);
-    }
-    for r in &d.http_routes {
-        live.insert(at(ObjectKind::HttpRoute, &r.name), entry(&r.body, 12));
-    }
-    live
+    test_support::converged(
+        d,
+        Arc::new(Job::from_value(d.nomad_job.job.clone()).unwrap()),
+    )
 }
 
 fn kinds(plan: &Plan) -> Vec<(ObjectKind, StepKind)> {

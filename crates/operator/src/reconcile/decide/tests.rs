@@ -1,14 +1,12 @@
 #![allow(clippy::unwrap_used)]
 
-use serde_json::Value;
 use steward_hashi::nomad::Job;
 use steward_render::{RenderContext, render};
 
 use super::*;
-use crate::plan::{LiveEntry, LiveObject, WriteOp};
+use crate::objects::test_support::{self, WEB, at, entry};
+use crate::plan::{LiveObject, WriteOp};
 use crate::status::{ObjectState, ObjectStatus, Phase, Rollout};
-
-const WEB: &str = "apiVersion: steward/v1\nkind: ServiceSpec\nmetadata: {name: web, namespace: shop}\nspec:\n  image: registry.example/web:1.0\n  port: 8080\n  check: {http: /healthz}\n  allowFrom: [{service: api, methods: [GET]}]\n  secrets: [{path: secret/data/shop/web/*, capabilities: [read]}]\n  edge: {routes: [{host: web.shop.apps.internal, pathPrefix: /}]}\n";
 
 fn desired() -> Arc<Desired> {
     let loaded = steward_spec::load("t.yaml", WEB, None);
@@ -20,20 +18,6 @@ fn key() -> SpecKey {
     SpecKey::new("shop", "web")
 }
 
-fn entry(body: &Value, index: u64) -> LiveObject {
-    LiveObject::Entry(LiveEntry {
-        body: Arc::new(body.clone()),
-        modify_index: index,
-    })
-}
-
-fn at(kind: ObjectKind, name: &str) -> ObjectRef {
-    ObjectRef {
-        kind,
-        name: name.to_owned(),
-    }
-}
-
 fn job_of(d: &Desired, version: u64, modify_index: u64) -> Arc<Job> {
     let mut value = d.nomad_job.job.clone();
     value["Version"] = version.into();
@@ -43,29 +27,7 @@ fn job_of(d: &Desired, version: u64, modify_index: u64) -> Arc<Job> {
 
 /// Everything exactly as desired (as if the server echoed our writes).
 fn converged(d: &Desired) -> Live {
-    let mut live = Live::default();
-    if let Some(e) = &d.service_defaults {
-        live.insert(at(ObjectKind::ServiceDefaults, &e.name), entry(&e.body, 10));
-    }
-    if let Some(e) = &d.service_intentions {
-        live.insert(
-            at(ObjectKind::ServiceIntentions, &e.name),
-            entry(&e.body, 11),
-        );
-    }
-    set_job(&mut live, job_of(d, 0, 42));
-    if let Some(p) = &d.vault_policy {
-        let text = LiveObject::Policy(Arc::new(p.hcl.clone()));
-        live.insert(at(ObjectKind::VaultPolicy, &p.name), text);
-    }
-    if let Some(r) = &d.vault_role {
-        let body = LiveObject::Role(Arc::new(r.body.clone()));
-        live.insert(at(ObjectKind::VaultRole, &r.name), body);
-    }
-    for r in &d.http_routes {
-        live.insert(at(ObjectKind::HttpRoute, &r.name), entry(&r.body, 12));
-    }
-    live
+    test_support::converged(d, job_of(d, 0, 42))
 }
 
 fn set_job(live: &mut Live, job: Arc<Job>) {
