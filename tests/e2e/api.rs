@@ -96,6 +96,21 @@ async fn the_api_serves_health_status_diffs_events_and_metrics() {
         "{reasons:?}"
     );
 
+    // The KV shows the Synced status as soon as its transaction commits; the operator's
+    // own view follows when the transaction's answer arrives.
+    wait_for(
+        "the API to show the Synced status",
+        steward_e2e::WAIT,
+        || async {
+            let (_, body) = get_json(&router, "/api/v1/specs").await;
+            if body["specs"][0]["status"]["phase"] == "Synced" {
+                Ok(())
+            } else {
+                Err(body.to_string())
+            }
+        },
+    )
+    .await;
     let (status, body) = get_json(&router, "/api/v1/specs").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["specs"][0]["key"], "shop/web");

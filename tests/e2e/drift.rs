@@ -10,6 +10,7 @@ use steward_hashi::WriteOptions;
 use steward_hashi::nomad::RegisterOptions;
 use steward_operator::Phase;
 use steward_operator::status::{ObjectState, StatusDoc};
+use steward_sim::{FaultRule, FaultRuleKind, Product};
 
 fn drift_event<'a>(
     s: &'a StatusDoc,
@@ -231,6 +232,74 @@ async fn objects_created_by_hand_or_by_another_spec_are_conflicts_and_stay_untou
     assert!(writes.is_empty(), "{writes:?}");
     assert!(env.policy("steward-shop-web").await.is_none());
     assert!(env.policy("steward-two-cart").await.is_none());
+    env.finish().await;
+}
+
+/// The window between the ownership check and the register: a job replaced by hand
+/// while the update's plan is under way is not overwritten (the register is enforced
+/// against the index of the job that was checked, not the plan's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_replaced_by_hand_while_its_update_is_planned_is_not_overwritten() {
+    let mut env = Env::start().await;
+    env.operator("a").await;
+    let g = env.put_spec("shop/web", &web("shop", "web", "1.0.0")).await;
+    env.wait_synced("shop/web", g).await;
+    env.settle(Duration::from_millis(300)).await;
+
+    // Hold the update's plan until the job has been replaced by hand.
+    let faults = env.sim.faults().clone();
+    faults.add(FaultRule {
+        id: 0,
+        product: Product::Nomad,
+        path_prefix: Some("/v1/job/web/plan".into()),
+        methods: None,
+        count: Some(1),
+        kind: FaultRuleKind::Stall {
+            stall_ms: 1500,
+            rate: 1.0,
+        },
+    });
+    let g2 = env.put_spec("shop/web", &web("shop", "web", "1.1.0")).await;
+    wait_for(
+        "the update's plan to be held",
+        steward_e2e::WAIT,
+        || async {
+            if faults.view().rules.is_empty() {
+                Ok(())
+            } else {
+                Err("the plan was not requested yet".to_owned())
+            }
+        },
+    )
+    .await;
+    let hand_job = json!({"ID": "web", "Name": "web", "Namespace": "shop", "Type": "service",
+        "TaskGroups": [{"Name": "web", "Count": 1,
+            "Tasks": [{"Name": "main", "Driver": "docker", "Config": {"image": "nginx:1"}}]}]});
+    env.clients
+        .nomad
+        .register_job(
+            &hand_job,
+            &RegisterOptions {
+                namespace: Some("shop".into()),
+                ..RegisterOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let replaced = env.job("shop", "web").await.unwrap();
+
+    let s = env.wait_phase("shop/web", Phase::Conflict, g2).await;
+    assert_eq!(
+        s.object_state("nomad-job", "web"),
+        Some(ObjectState::Conflict)
+    );
+    env.settle(Duration::from_millis(300)).await;
+    let after = env.job("shop", "web").await.unwrap();
+    assert_eq!(after.view.job_modify_index, replaced.view.job_modify_index);
+    assert_eq!(
+        after.raw["TaskGroups"][0]["Tasks"][0]["Config"]["image"],
+        "nginx:1"
+    );
     env.finish().await;
 }
 

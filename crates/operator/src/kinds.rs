@@ -219,8 +219,9 @@ pub(crate) trait Kind: Sync {
         "deleted"
     }
 
-    /// Every cache this kind's watches keep (what `/readyz` and the metrics show): by
-    /// default the one of [`Kind::health`].
+    /// Every cache this kind's watches keep (what `/readyz` and the metrics show, and
+    /// what a spec rendering the kind waits for before its first reconcile): by default
+    /// the one of [`Kind::health`].
     fn caches<'c>(&self, caches: &'c Caches) -> Vec<&'c Health> {
         vec![self.health(caches)]
     }

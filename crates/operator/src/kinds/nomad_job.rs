@@ -122,10 +122,24 @@ async fn execute_job(
                 ensure_namespace(shared, namespace).await?;
                 (0, None)
             } else {
+                // The job whose ownership was checked (read, or vouched for by the list).
+                // The register is enforced against its index, never a newer one: a job
+                // registered by someone else since the check must not be overwritten.
+                let Some(checked) = live
+                    .job()
+                    .map(|j| j.view.job_modify_index)
+                    .or_else(|| live.job_verified())
+                else {
+                    return Err(ReconcileError::CasLost { object });
+                };
                 let plan = nomad
                     .plan_job(job, Some(namespace))
                     .await
                     .map_err(api(object.clone()))?;
+                if plan.job_modify_index != checked {
+                    // Changed since the check: look at it again before any write.
+                    return Err(ReconcileError::CasLost { object });
+                }
                 if plan.diff.as_ref().is_some_and(|d| d.is_unchanged()) {
                     tracing::warn!(
                         job = %jkey,
@@ -134,8 +148,7 @@ async fn execute_job(
                     );
                     return Ok(ObjectState::Synced.into());
                 }
-                let base = live.job().map(|j| j.view.job_modify_index);
-                (plan.job_modify_index, base)
+                (checked, Some(checked))
             };
             let opts = RegisterOptions {
                 enforce_index: Some(enforce),

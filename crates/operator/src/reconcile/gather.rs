@@ -52,18 +52,24 @@ pub(crate) enum Gathered {
 
 /// The caches `desired` needs that have not synced. Only the kinds the spec renders
 /// count: a cache that cannot sync (a kind the server lacks, permission denied, a server
-/// down) holds back only the specs that need it.
+/// down) holds back only the specs that need it. Every cache of a kind counts, not only
+/// the one of its objects: a job's status is computed from its deployments too, and a
+/// status computed before they are listed says something else than the one after
+/// (a new leader would write each spec's status twice, for nothing).
 pub(crate) fn unsynced(caches: &Caches, desired: &Desired) -> Vec<Unsynced> {
     let kinds: BTreeSet<ObjectKind> = desired.objects().iter().map(|o| o.kind).collect();
     kinds
         .into_iter()
-        .filter_map(|kind| {
-            let health = kinds::of(kind).health(caches);
-            (!health.is_synced()).then(|| Unsynced {
-                kind,
-                cache: health.name(),
-                error: health.error(),
-            })
+        .flat_map(|kind| {
+            kinds::of(kind)
+                .caches(caches)
+                .into_iter()
+                .filter(|health| !health.is_synced())
+                .map(move |health| Unsynced {
+                    kind,
+                    cache: health.name(),
+                    error: health.error(),
+                })
         })
         .collect()
 }
@@ -123,6 +129,7 @@ mod tests {
             cache.apply(&Event::Restarted(Vec::new()), &changes);
         }
         caches.nomad.jobs_health().mark_synced();
+        caches.nomad.deployments_health().mark_synced();
         caches.vault.policies_health().mark_synced();
         caches.vault.roles_health().mark_synced();
         caches
