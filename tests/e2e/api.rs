@@ -162,3 +162,86 @@ async fn the_api_serves_health_status_diffs_events_and_metrics() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     env.finish().await;
 }
+
+async fn post_approve(router: &axum::Router, authorization: Option<&str>) -> (StatusCode, String) {
+    let mut request =
+        Request::post("/api/v1/gc/approve").header("content-type", "application/json");
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(Body::from(r#"{"digest":"0000"}"#)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    if status == StatusCode::UNAUTHORIZED {
+        assert_eq!(challenge.as_deref(), Some("Bearer realm=\"steward\""));
+    }
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_need_the_api_token_and_reads_never_show_a_secret() {
+    let mut env = Env::start().await;
+    let with_token = steward_operator::api::router(env.operator("a").await);
+    let mut config = env.config();
+    config.api_token = None;
+    let read_only = steward_operator::api::router(env.operator_with("b", config).await);
+    let g = env.put_spec("shop/web", &web("shop", "web", "1.0.0")).await;
+    env.wait_synced("shop/web", g).await;
+
+    let (status, body) = post_approve(&with_token, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("Authorization: Bearer"), "{body}");
+    let (status, body) = post_approve(&with_token, Some("Bearer not-the-token-at-all")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = post_approve(&with_token, Some(steward_e2e::API_TOKEN)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "no scheme: {body}");
+    // The right token reaches the handler: nothing is blocked (or, on the follower, it
+    // is not the leader).
+    let bearer = format!("Bearer {}", steward_e2e::API_TOKEN);
+    let (status, body) = post_approve(&with_token, Some(&bearer)).await;
+    assert!(
+        [StatusCode::NOT_FOUND, StatusCode::SERVICE_UNAVAILABLE].contains(&status),
+        "{status} {body}"
+    );
+    // Without a token the API is read-only, whatever the request carries.
+    let (status, body) = post_approve(&read_only, Some(&bearer)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("read-only"), "{body}");
+
+    for uri in [
+        "/readyz",
+        "/metrics",
+        "/api/v1/specs",
+        "/api/v1/specs/shop/web",
+        "/api/v1/events?key=shop/web&follow=false",
+        "/api/v1/gc",
+    ] {
+        for router in [&with_token, &read_only] {
+            let (status, body) = get(router, uri).await;
+            assert!(
+                status.is_success() || status == StatusCode::NOT_FOUND,
+                "{uri}: {status}"
+            );
+            assert!(
+                !body.contains(steward_e2e::API_TOKEN),
+                "{uri} shows the API token"
+            );
+            // The operators' Vault token (`root` in these tests).
+            assert!(
+                !body.contains("\"root\""),
+                "{uri} shows the Vault token: {body}"
+            );
+        }
+    }
+    env.finish().await;
+}

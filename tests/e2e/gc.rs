@@ -16,6 +16,10 @@ async fn post_approve(router: &axum::Router, digest: &str) -> (StatusCode, Value
         .oneshot(
             Request::post("/api/v1/gc/approve")
                 .header("content-type", "application/json")
+                .header(
+                    "authorization",
+                    format!("Bearer {}", steward_e2e::API_TOKEN),
+                )
                 .body(Body::from(json!({"digest": digest}).to_string()))
                 .unwrap(),
         )

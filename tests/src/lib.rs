@@ -29,6 +29,9 @@ use tokio_util::sync::CancellationToken;
 static PANICKED: AtomicBool = AtomicBool::new(false);
 static HOOK: Once = Once::new();
 
+/// The API token of the operators [`Env::config`] makes.
+pub const API_TOKEN: &str = "e2e-api-token-0123456789";
+
 /// Default bound of every wait.
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -326,6 +329,10 @@ impl Env {
             watch_wait: Duration::from_secs(3),
             create_nomad_namespaces: true,
             listen: None,
+            api_token: Some(
+                steward_operator::api_token::ApiToken::new(API_TOKEN)
+                    .unwrap_or_else(|e| panic!("{e}")),
+            ),
             ..OperatorConfig::default()
         };
         c.leader.ttl = Duration::from_secs(10);

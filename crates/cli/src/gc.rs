@@ -87,15 +87,12 @@ pub async fn approve(args: &GcApproveArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     };
     let url = api_url(&args.operator, "/api/v1/gc/approve")?;
-    let response = unreachable(
-        client
-            .post(url)
-            .json(&json!({ "digest": digest }))
-            .send()
-            .await,
-        &args.operator,
-    )
-    .await?;
+    let token = crate::api_token::from_env()?;
+    let mut request = client.post(url).json(&json!({ "digest": digest }));
+    if let Some(token) = &token {
+        request = request.bearer_auth(token);
+    }
+    let response = unreachable(request.send().await, &args.operator).await?;
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if status.is_success() {
@@ -106,7 +103,16 @@ pub async fn approve(args: &GcApproveArgs) -> anyhow::Result<Exit> {
         .get("error")
         .and_then(Value::as_str)
         .map_or_else(|| body.to_string(), str::to_owned);
-    let message = format!("the operator refused the approval (HTTP {status}): {reason}");
+    let hint = if token.is_none() && status == reqwest::StatusCode::UNAUTHORIZED {
+        format!(
+            " (set {} or {} to the operator's API token)",
+            crate::api_token::TOKEN_VAR,
+            crate::api_token::TOKEN_FILE_VAR
+        )
+    } else {
+        String::new()
+    };
+    let message = format!("the operator refused the approval (HTTP {status}): {reason}{hint}");
     if status.is_client_error() {
         return Err(fail(Exit::Invalid, anyhow::anyhow!(message)));
     }

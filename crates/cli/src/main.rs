@@ -1,6 +1,7 @@
 //! `steward`: argument parsing and wiring. Decisions live in small pure functions in
 //! the modules below (each with unit tests); the libraries do the work.
 
+mod api_token;
 mod args;
 mod bench;
 mod events;

@@ -158,7 +158,8 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         .map(parse_gateway)
         .transpose()?;
     let policy = policy_from(args.policy.as_deref())?;
-    let config = run_config(base, args, policy, gateway);
+    let mut config = run_config(base, args, policy, gateway);
+    config.api_token = crate::api_token::operator_token_from_env()?;
     config.validate()?;
     let clients = Clients {
         consul: ConsulClient::from_env().context("Consul client configuration (CONSUL_* env)")?,
@@ -231,14 +232,28 @@ pub fn edge_gateway_entry(gateway: &GatewayRef) -> serde_json::Value {
 }
 
 /// What `steward dev` prints once everything runs.
-pub fn dev_next_steps(api: SocketAddr, examples: &Path) -> String {
+pub fn dev_next_steps(api: SocketAddr, examples: &Path, generated_token: Option<&str>) -> String {
     let operator_flag = if api == DEFAULT_LISTEN {
         String::new()
     } else {
         format!(" --operator http://{api}")
     };
+    let token = match generated_token {
+        Some(token) => format!(
+            "Operator API token, for requests that change something (`steward gc approve`):\n\
+             \n\
+             \x20   export {}={token}\n",
+            crate::api_token::TOKEN_VAR
+        ),
+        None => format!(
+            "Operator API token: the one in {} or {}.\n",
+            crate::api_token::TOKEN_VAR,
+            crate::api_token::TOKEN_FILE_VAR
+        ),
+    };
     format!(
         "Operator API: http://{api}  (/healthz, /readyz, /metrics, /api/v1/specs)\n\
+         {token}\
          \n\
          Try next (in another shell, after the export above):\n\
          \n\
@@ -271,6 +286,13 @@ pub async fn dev(args: &DevArgs) -> anyhow::Result<Exit> {
             .with_token(sim.config().vault_root_token.clone()),
     )?;
     let mut config = dev_config();
+    // The API's mutating endpoints always need a token, in dev too: the one configured,
+    // or a fresh one printed below.
+    let (api_token, generated) = match crate::api_token::from_env()? {
+        Some(token) => (token, false),
+        None => (crate::api_token::generate(), true),
+    };
+    config.api_token = Some(steward_operator::api_token::ApiToken::new(&api_token)?);
     let policy_file = args.policy.is_file().then(|| args.policy.clone());
     match &policy_file {
         Some(path) => {
@@ -351,7 +373,14 @@ pub async fn dev(args: &DevArgs) -> anyhow::Result<Exit> {
             args.examples.display()
         );
     }
-    print!("{}", dev_next_steps(api_addr, &args.examples));
+    print!(
+        "{}",
+        dev_next_steps(
+            api_addr,
+            &args.examples,
+            generated.then_some(api_token.as_str())
+        )
+    );
 
     tokio::select! {
         () = signal => {}
@@ -460,10 +489,28 @@ mod tests {
 
     #[test]
     fn next_steps_name_the_operator_only_when_not_default() {
-        let text = dev_next_steps(DEFAULT_LISTEN, Path::new("deploy/examples"));
+        let text = dev_next_steps(DEFAULT_LISTEN, Path::new("deploy/examples"), None);
         assert!(text.contains("steward events -f "), "{text}");
         assert!(text.contains("steward push deploy/examples --wait"));
-        let other = dev_next_steps(SocketAddr::from(([127, 0, 0, 1], 7171)), Path::new("x"));
+        let other = dev_next_steps(
+            SocketAddr::from(([127, 0, 0, 1], 7171)),
+            Path::new("x"),
+            None,
+        );
         assert!(other.contains("--operator http://127.0.0.1:7171"));
+    }
+
+    #[test]
+    fn next_steps_show_a_generated_token_only() {
+        let generated = dev_next_steps(DEFAULT_LISTEN, Path::new("x"), Some("abc123"));
+        assert!(
+            generated.contains("export STEWARD_API_TOKEN=abc123\n"),
+            "{generated}"
+        );
+        let configured = dev_next_steps(DEFAULT_LISTEN, Path::new("x"), None);
+        assert!(
+            configured.contains("the one in STEWARD_API_TOKEN or STEWARD_API_TOKEN_FILE"),
+            "{configured}"
+        );
     }
 }

@@ -29,17 +29,22 @@ fn run_converges_pushed_specs_and_stops_on_sigterm() {
         ("VAULT_TOKEN", "root".to_owned()),
     ];
     let listen = format!("127.0.0.1:{}", free_port());
+    let token_dir = tempfile::tempdir().unwrap();
+    let token_file = token_dir.path().join("api-token");
+    std::fs::write(&token_file, "run-test-api-token-0123456789\n").unwrap();
 
     let mut cmd = steward();
-    cmd.envs(env.clone()).args([
-        "run",
-        "--policy",
-        "deploy/guardrails.yaml",
-        "--listen",
-        &listen,
-        "--log-format",
-        "json",
-    ]);
+    cmd.envs(env.clone())
+        .env("STEWARD_API_TOKEN_FILE", &token_file)
+        .args([
+            "run",
+            "--policy",
+            "deploy/guardrails.yaml",
+            "--listen",
+            &listen,
+            "--log-format",
+            "json",
+        ]);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -72,6 +77,34 @@ fn run_converges_pushed_specs_and_stops_on_sigterm() {
     let r = run_with(events, Duration::from_secs(30));
     r.expect_code(0);
     assert!(r.stdout.contains("default/hello  Synced:"), "{}", r.stdout);
+
+    // `gc approve` sends the token: the operator answers (nothing is blocked), it does
+    // not refuse the request; without the token it does, and says what to set.
+    let operator = format!("http://{listen}");
+    let approve = [
+        "gc",
+        "approve",
+        "--digest",
+        "0000",
+        "--operator",
+        operator.as_str(),
+    ];
+    let mut with_token = steward();
+    with_token
+        .env("STEWARD_API_TOKEN", "run-test-api-token-0123456789")
+        .args(approve);
+    let r = run_with(with_token, Duration::from_secs(30));
+    r.expect_code(1);
+    assert!(r.stderr.contains("HTTP 404"), "{}", r.stderr);
+    let mut without = steward();
+    without
+        .env_remove("STEWARD_API_TOKEN")
+        .env_remove("STEWARD_API_TOKEN_FILE")
+        .args(approve);
+    let r = run_with(without, Duration::from_secs(30));
+    r.expect_code(1);
+    assert!(r.stderr.contains("HTTP 401"), "{}", r.stderr);
+    assert!(r.stderr.contains("set STEWARD_API_TOKEN"), "{}", r.stderr);
 
     sigterm(&child);
     let status = wait_bounded(&mut child, Duration::from_secs(30));
@@ -108,4 +141,30 @@ fn run_refuses_an_invalid_policy_or_config() {
     let r = run_with(cmd, Duration::from_secs(30));
     r.expect_code(2);
     assert!(r.stderr.contains("concurency"), "{}", r.stderr);
+
+    // An API reachable from other machines needs a token.
+    let mut cmd = steward();
+    cmd.env_remove("STEWARD_API_TOKEN")
+        .env_remove("STEWARD_API_TOKEN_FILE")
+        .args(["run", "--listen", "0.0.0.0:0"]);
+    let r = run_with(cmd, Duration::from_secs(30));
+    assert_ne!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("0.0.0.0:0 is reachable from other machines")
+            && r.stderr.contains("STEWARD_API_TOKEN"),
+        "{}",
+        r.stderr
+    );
+    let mut cmd = steward();
+    cmd.env("STEWARD_API_TOKEN", "short")
+        .args(["run", "--listen", "127.0.0.1:0"]);
+    let r = run_with(cmd, Duration::from_secs(30));
+    assert_ne!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stderr.contains("at least 16"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("short"),
+        "the token never appears: {}",
+        r.stderr
+    );
 }

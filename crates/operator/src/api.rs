@@ -11,11 +11,17 @@
 //! | GET | `/api/v1/events?key=ns/name&follow=false` | the buffered events as a JSON list |
 //! | GET | `/api/v1/gc` | the blocked deletion set, if any |
 //! | POST | `/api/v1/gc/approve` | `{"digest": "..."}` approves exactly that deletion set |
+//!
+//! Every request that is not a `GET` or `HEAD` needs `Authorization: Bearer <token>`
+//! with the operator's API token ([`crate::api_token`]): 401 without it or with another
+//! token; 403 when the operator has no token (the API is then read-only). Reads need no
+//! token and never show one (nor any server token).
 
 use std::convert::Infallible;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,6 +32,7 @@ use serde_json::json;
 use steward_runtime::events::Event;
 use tokio::sync::broadcast;
 
+use crate::api_token::{Access, access};
 use crate::gc::ApproveError;
 use crate::handle::OperatorHandle;
 
@@ -43,7 +50,52 @@ pub fn router(handle: OperatorHandle) -> Router {
         .route("/api/v1/events", get(events))
         .route("/api/v1/gc", get(gc_state))
         .route("/api/v1/gc/approve", post(gc_approve))
+        .layer(middleware::from_fn_with_state(handle.clone(), authorize))
         .with_state(handle)
+}
+
+/// Lets reads through and requires the API token for everything else.
+async fn authorize(
+    State(h): State<OperatorHandle>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
+        return next.run(request).await;
+    }
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let token = h.shared().config.api_token.as_ref();
+    let refuse = |status: StatusCode, error: &str| {
+        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"steward\""),
+            );
+        }
+        response
+    };
+    match access(token, authorization) {
+        Access::Granted => next.run(request).await,
+        Access::ReadOnly => refuse(
+            StatusCode::FORBIDDEN,
+            "the API is read-only: this operator was started without an API token \
+             (STEWARD_API_TOKEN or STEWARD_API_TOKEN_FILE)",
+        ),
+        Access::Missing => refuse(
+            StatusCode::UNAUTHORIZED,
+            "this request changes state and needs `Authorization: Bearer <token>` with the \
+             operator's API token (`steward gc approve` sends STEWARD_API_TOKEN or \
+             STEWARD_API_TOKEN_FILE)",
+        ),
+        Access::Wrong => refuse(
+            StatusCode::UNAUTHORIZED,
+            "the bearer token is not this operator's API token",
+        ),
+    }
 }
 
 async fn readyz(State(h): State<OperatorHandle>) -> Response {

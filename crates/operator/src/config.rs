@@ -92,6 +92,11 @@ pub struct OperatorConfig {
     pub listen: Option<SocketAddr>,
     /// Written on the leader lock key to say who holds it. Default `steward`.
     pub instance_name: String,
+    /// The bearer token the API's mutating endpoints require; `None`: the API is
+    /// read-only. Never read from or written to a config file (it is a secret): `steward
+    /// run` takes it from `STEWARD_API_TOKEN` or `STEWARD_API_TOKEN_FILE`.
+    #[serde(skip)]
+    pub api_token: Option<crate::api_token::ApiToken>,
 }
 
 /// Leader election settings.
@@ -148,6 +153,7 @@ impl Default for OperatorConfig {
             create_nomad_namespaces: false,
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 7070))),
             instance_name: "steward".to_owned(),
+            api_token: None,
         }
     }
 }
@@ -179,6 +185,19 @@ impl OperatorConfig {
         }
         if self.concurrency == 0 {
             return bad("concurrency", "must be at least 1");
+        }
+        if let Some(addr) = self.listen
+            && !addr.ip().is_loopback()
+            && self.api_token.is_none()
+        {
+            return bad(
+                "listen",
+                &format!(
+                    "{addr} is reachable from other machines, and without an API token anyone \
+                     who reaches it could approve a mass deletion: set STEWARD_API_TOKEN or \
+                     STEWARD_API_TOKEN_FILE, or listen on 127.0.0.1"
+                ),
+            );
         }
         if !(0.0..=1.0).contains(&self.gc_max_share) {
             return bad("gc_max_share", "must be between 0 and 1");
@@ -257,6 +276,31 @@ mod duration {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_api_reachable_from_elsewhere_needs_a_token() {
+        let mut c = OperatorConfig {
+            listen: Some(SocketAddr::from(([0, 0, 0, 0], 7070))),
+            ..OperatorConfig::default()
+        };
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("listen: 0.0.0.0:7070 is reachable"), "{err}");
+        c.api_token = Some(crate::api_token::ApiToken::new("0123456789abcdef").unwrap());
+        assert!(c.validate().is_ok());
+        // Loopback, or no API at all, is fine without one.
+        for listen in [Some(SocketAddr::from(([127, 0, 0, 1], 7070))), None] {
+            let c = OperatorConfig {
+                listen,
+                ..OperatorConfig::default()
+            };
+            assert!(c.validate().is_ok(), "{listen:?}");
+        }
+        let v6 = OperatorConfig {
+            listen: Some("[::]:7070".parse().unwrap()),
+            ..OperatorConfig::default()
+        };
+        assert!(v6.validate().is_err());
+    }
 
     #[test]
     fn defaults_follow_the_design() {

@@ -76,6 +76,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod api_token;
 pub mod cache;
 pub mod config;
 mod context;
