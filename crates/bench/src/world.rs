@@ -148,7 +148,6 @@ enum SimSide {
 /// An operator running on its own runtime.
 struct RunningOperator {
     name: String,
-    handle: OperatorHandle,
     token: CancellationToken,
     rt: Option<Runtime>,
     done: Option<JoinHandle<steward_operator::Result<()>>>,
@@ -379,7 +378,6 @@ impl World {
         let done = rt.spawn(async move { operator.run(t).await });
         self.operators.push(RunningOperator {
             name: name.to_owned(),
-            handle: handle.clone(),
             token,
             rt: Some(rt),
             done: Some(done),
@@ -398,12 +396,36 @@ impl World {
         }
     }
 
-    /// The handle of operator `name`.
-    pub(crate) fn handle(&self, name: &str) -> Option<OperatorHandle> {
-        self.operators
-            .iter()
-            .find(|o| o.name == name)
-            .map(|o| o.handle.clone())
+    /// Stops operator `name` cleanly (bounded): as leader it releases the lock and
+    /// destroys its session.
+    pub(crate) async fn stop(&mut self, name: &str) -> Result<()> {
+        let Some(pos) = self.operators.iter().position(|o| o.name == name) else {
+            return Ok(());
+        };
+        let mut op = self.operators.remove(pos);
+        op.token.cancel();
+        let outcome = match op.done.take() {
+            Some(done) => match tokio::time::timeout(Duration::from_secs(15), done).await {
+                Ok(Ok(Ok(()))) => Ok(()),
+                Ok(Ok(Err(source))) => Err(Error::Operator {
+                    name: op.name.clone(),
+                    source,
+                }),
+                Ok(Err(e)) => Err(Error::Task {
+                    what: format!("operator {}", op.name),
+                    message: e.to_string(),
+                }),
+                Err(_) => Err(Error::Task {
+                    what: format!("operator {}", op.name),
+                    message: "did not stop within 15 s".to_owned(),
+                }),
+            },
+            None => Ok(()),
+        };
+        if let Some(rt) = op.rt.take() {
+            rt.shutdown_background();
+        }
+        outcome
     }
 
     /// The names of the running operators.

@@ -103,14 +103,20 @@ pub struct OperatorConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LeaderSettings {
-    /// Session TTL (Consul accepts 10 s to 24 h). Default 30 s.
+    /// Session TTL (Consul accepts 10 s to 24 h). Default 10 s: a crashed leader's
+    /// session ends 10 to 20 s after its last renewal (Consul doubles the TTL), which
+    /// bounds a crash failover. Renewals (every TTL/2) are the only cost of a short TTL.
     #[serde(with = "duration")]
     pub ttl: Duration,
     /// Lock delay after the leader's session is invalidated (Consul caps it at 60 s):
-    /// how long a failover waits at least. Default 15 s.
+    /// how long a failover waits at least. Default 2 s. A short delay is safe because
+    /// a leader steps down a whole TTL after its last renewal was sent, before Consul
+    /// can end its session; its status writes are fenced by the session and its object
+    /// writes are check-and-set, so a write still in flight cannot undo the new
+    /// leader's. A graceful shutdown releases the lock first, which skips the delay.
     #[serde(with = "duration")]
     pub lock_delay: Duration,
-    /// Pause after a failed acquisition. Default 5 s.
+    /// Pause after a failed acquisition (the lock delay, or a lost race). Default 1 s.
     #[serde(with = "duration")]
     pub retry_pause: Duration,
     /// Wait of the blocking reads of the lock key. Default 10 min (losing the session is
@@ -123,9 +129,9 @@ pub struct LeaderSettings {
 impl Default for LeaderSettings {
     fn default() -> Self {
         Self {
-            ttl: Duration::from_secs(30),
-            lock_delay: Duration::from_secs(15),
-            retry_pause: Duration::from_secs(5),
+            ttl: Duration::from_secs(10),
+            lock_delay: Duration::from_secs(2),
+            retry_pause: Duration::from_secs(1),
             monitor_wait: Duration::from_secs(600),
         }
     }
@@ -312,8 +318,8 @@ mod tests {
         assert!(!c.purge_on_delete);
         assert_eq!(c.orphan_sweep_interval, Duration::from_secs(60));
         assert_eq!(c.vault_poll_interval, Duration::from_secs(30));
-        assert_eq!(c.leader.ttl, Duration::from_secs(30));
-        assert_eq!(c.leader.lock_delay, Duration::from_secs(15));
+        assert_eq!(c.leader.ttl, Duration::from_secs(10));
+        assert_eq!(c.leader.lock_delay, Duration::from_secs(2));
         assert!(!c.create_nomad_namespaces);
         assert_eq!(c.edge_gateway.name, "edge");
         c.validate().unwrap();
