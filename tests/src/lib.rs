@@ -387,13 +387,15 @@ impl Env {
 
     /// Stores a spec document at `steward/specs/<key>`; returns its generation.
     pub async fn put_spec(&self, key: &str, text: &str) -> u64 {
+        self.put_spec_bytes(key, text.as_bytes()).await
+    }
+
+    /// Stores any bytes (UTF-8 or not) at `steward/specs/<key>`; returns the generation.
+    pub async fn put_spec_bytes(&self, key: &str, value: &[u8]) -> u64 {
         let kv = format!("steward/specs/{key}");
         let consul = &self.clients.consul;
         let (w, q) = (WriteOptions::new(), QueryOptions::new());
-        retry("the spec write", || {
-            consul.kv_put(&kv, text.as_bytes(), None, &w)
-        })
-        .await;
+        retry("the spec write", || consul.kv_put(&kv, value, None, &w)).await;
         let pair = retry("the spec read", || consul.kv_get(&kv, &q)).await;
         pair.value.unwrap().modify_index
     }

@@ -72,7 +72,20 @@ pub fn local_docs(
     prefix: &str,
     policy: Option<&Path>,
 ) -> anyhow::Result<Vec<LocalDoc>> {
-    let checked = validate::check_paths(&[dir.to_path_buf()], policy)?;
+    let mut checked = validate::check_paths(&[dir.to_path_buf()], policy)?;
+    let docs: Vec<LocalDoc> = checked
+        .specs
+        .drain(..)
+        .map(|(file, spec)| LocalDoc {
+            spec_key: spec.key(),
+            kv_key: spec_kv_key(prefix, &spec.key()),
+            file: file.label(),
+            text: file.text,
+        })
+        .collect();
+    checked
+        .diagnostics
+        .extend(plan::too_large_for_consul(&docs));
     if !checked.diagnostics.is_empty() {
         let report = human_report(checked.documents, &checked.diagnostics);
         eprint!(
@@ -86,16 +99,6 @@ pub fn local_docs(
             anyhow::anyhow!("invalid specs: nothing was pushed"),
         ));
     }
-    let docs: Vec<LocalDoc> = checked
-        .specs
-        .into_iter()
-        .map(|(file, spec)| LocalDoc {
-            spec_key: spec.key(),
-            kv_key: spec_kv_key(prefix, &spec.key()),
-            file: file.label(),
-            text: file.text,
-        })
-        .collect();
     let dups = plan::duplicates(&docs);
     if !dups.is_empty() {
         let lines: Vec<String> = dups

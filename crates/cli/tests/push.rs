@@ -168,6 +168,82 @@ fn pushes_write_in_batches_then_nothing_then_exactly_the_edited_key() {
     );
 }
 
+/// A valid spec of `bytes` bytes: YAML comments make up the weight, as a long `env`
+/// would.
+fn padded_spec(ns: &str, name: &str, tag: &str, bytes: usize) -> String {
+    let mut text = spec(ns, name, tag);
+    let line = format!("# {}\n", "x".repeat(78));
+    while text.len() + line.len() <= bytes {
+        text.push_str(&line);
+    }
+    text
+}
+
+#[test]
+fn a_thousand_changed_8_kib_specs_are_cut_by_bytes_into_at_least_16_transactions() {
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let all: Vec<String> = (0..1000).map(|i| format!("svc-{i:04}")).collect();
+    for (tag, expect) in [("1.0", "1000 create"), ("2.0", "1000 update")] {
+        for name in &all {
+            let text = padded_spec("team", name, tag, 8 * 1024);
+            std::fs::write(dir.path().join(format!("{name}.yaml")), text).unwrap();
+        }
+        let before = bed.txns();
+        let r = bed.steward(&["push", d, "--source", "test"]);
+        // 63 such specs make a 680 KiB body: Consul (and the simulator) answer 413.
+        r.expect_code(0);
+        let txns = bed.txns() - before;
+        assert!(txns >= 16, "{txns} transactions");
+        assert!(
+            r.stdout
+                .contains(&format!("pushed {expect} in {txns} transactions")),
+            "{}",
+            r.stdout
+        );
+    }
+    let stored = bed.kv("steward/specs/team/");
+    assert_eq!(stored.len(), 1000);
+    assert!(stored.iter().all(|p| p.value.len() > 8 * 1024 - 100));
+    assert_eq!(
+        String::from_utf8(stored[7].value.clone()).unwrap(),
+        padded_spec("team", "svc-0007", "2.0", 8 * 1024)
+    );
+}
+
+#[test]
+fn a_spec_consul_cannot_store_is_a_diagnostic_and_nothing_is_written() {
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    write_specs(dir.path(), "team", &names(70));
+    // Under the KV value limit, but base64-encoded it is more than a transaction body.
+    let body = padded_spec("team", "big", "1", 450 * 1024);
+    std::fs::write(dir.path().join("big.yaml"), body).unwrap();
+    // Over the KV value limit itself.
+    let value = padded_spec("team", "huge", "1", 600 * 1024);
+    std::fs::write(dir.path().join("huge.yaml"), value).unwrap();
+    let r = bed.steward(&["push", dir.path().to_str().unwrap(), "--source", "t"]);
+    r.expect_code(1);
+    assert!(
+        r.stderr.contains("error[too-large-for-consul]") && r.stderr.contains("big.yaml:1:1"),
+        "{}",
+        r.stderr
+    );
+    // Validation itself refuses a document over 512 KiB, where it passes the limit.
+    assert!(
+        r.stderr.contains("error[document-too-large]") && r.stderr.contains("huge.yaml:"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("nothing was pushed"), "{}", r.stderr);
+    assert_eq!(
+        bed.sim().stats().total(Product::Consul),
+        0,
+        "Consul was not even read"
+    );
+}
+
 #[test]
 fn prune_deletes_only_this_sources_removed_keys() {
     let bed = Bed::new();

@@ -182,7 +182,8 @@ async fn get_spec(
     Json(json!({
         "key": key,
         "generation": entry.as_ref().map(|e| e.generation),
-        "spec": entry.as_ref().map(|e| e.text.to_string()),
+        // For reading only: a spec that is not UTF-8 is Invalid, with its diagnostic.
+        "spec": entry.as_ref().map(|e| String::from_utf8_lossy(&e.value).into_owned()),
         "status": status,
         "desired": desired,
         "diff": diff,

@@ -192,7 +192,7 @@ async fn observe(shared: &OperatorContext, key: &str) -> Result<Observed, Reconc
     let generation = entry.generation;
     let stored = caches.statuses.current(key);
     let now = jiff::Timestamp::now();
-    let spec = match render_spec(shared, key, generation, &entry.text, now) {
+    let spec = match render_spec(shared, key, generation, &entry.value, now) {
         Rendered::Invalid(message, diagnostics) => SpecFacts::Invalid(message, diagnostics),
         Rendered::Ok {
             key,

@@ -7,15 +7,17 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use steward_hashi::consul::TxnOp;
-use steward_hashi::consul::txn::MAX_TXN_OPS;
+use steward_hashi::consul::txn::{MAX_TXN_BODY_BYTES, MAX_TXN_OPS};
 use steward_runtime::leader::{ConsulLock, Fence, FencedWrite, LockBackend, fenced_txn};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
 
-/// Most bytes of values in one transaction (Consul's default request limit is 512 KiB;
-/// values travel base64-encoded).
-const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// Most bytes of values in one transaction, by the rough [`StatusOp::size`]: half of
+/// Consul's default request limit, which leaves room for base64 (values travel encoded)
+/// and for the last status added past the mark. Status documents are a few KiB, so the
+/// operation limit is nearly always reached first.
+const MAX_BATCH_BYTES: usize = MAX_TXN_BODY_BYTES / 2;
 
 /// Why a status write did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

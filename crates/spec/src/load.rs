@@ -87,6 +87,44 @@ pub fn load(file: &str, text: &str, policy: Option<&GuardrailPolicy>) -> Loaded 
     Loaded { spec, diagnostics }
 }
 
+/// Loads a ServiceSpec from the bytes of a document as stored (a Consul KV value): bytes
+/// that are not UTF-8 are an `invalid-utf8` diagnostic at the first bad byte, never
+/// replaced (a replacement character could hide in a comment and the spec would load).
+#[must_use]
+pub fn load_bytes(file: &str, bytes: &[u8], policy: Option<&GuardrailPolicy>) -> Loaded {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => load(file, text, policy),
+        Err(error) => Loaded {
+            spec: None,
+            diagnostics: vec![invalid_utf8(file, bytes, &error)],
+        },
+    }
+}
+
+/// The diagnostic of bytes that are not UTF-8: line and column of the first bad byte
+/// (columns count the characters before it), with the valid start of its line.
+fn invalid_utf8(file: &str, bytes: &[u8], error: &std::str::Utf8Error) -> Diagnostic {
+    let offset = error.valid_up_to();
+    let valid = std::str::from_utf8(&bytes[..offset]).unwrap_or_default();
+    let line_start = valid.rfind('\n').map_or(0, |i| i + 1);
+    let before = &valid[line_start..];
+    let column = before.chars().count() + 1;
+    let bad = bytes.get(offset).copied().unwrap_or_default();
+    Diagnostic {
+        file: file.to_owned(),
+        line: valid.matches('\n').count() + 1,
+        column,
+        end_column: column + 1,
+        path: String::new(),
+        message: format!(
+            "the document is not valid UTF-8: byte 0x{bad:02x} at byte offset {offset}; specs are read as UTF-8 only, nothing is replaced: save the file as UTF-8"
+        ),
+        severity: crate::diagnostic::Severity::Error,
+        code: "invalid-utf8".to_owned(),
+        excerpt: before.trim_end_matches('\r').to_owned(),
+    }
+}
+
 /// Loads a GuardrailPolicy from YAML or JSON `text`, reporting every problem at once.
 #[must_use]
 pub fn load_guardrail_policy(file: &str, text: &str) -> LoadedPolicy {

@@ -2,19 +2,16 @@
 //!
 //! serde stops at the first error, so the loader first builds this tree, checks it
 //! against the schema to find every structural problem, and maps the path of every later
-//! finding back to a line and column through it.
+//! finding back to a line and column through it. The tree is built recursively, so only
+//! from events [`crate::limits`] has checked: its depth and size are bounded.
 
 use std::collections::HashMap;
 
-use serde_saphyr::granit_parser::{
-    ErrorKind, Event, Parser, ScalarStyle, ScanError, Span as RawSpan,
-};
+use serde_saphyr::granit_parser::{ErrorKind, Event, ScalarStyle, ScanError, Span as RawSpan};
 
 use crate::finding::Finding;
+use crate::limits;
 use crate::path::FieldPath;
-
-/// Upper bound on nodes (including alias copies): specs are small; this stops alias bombs.
-const MAX_NODES: usize = 100_000;
 
 /// A 1-based position; columns count characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -31,7 +28,7 @@ pub(crate) struct Span {
 }
 
 impl Span {
-    fn from_raw(raw: &RawSpan) -> Self {
+    pub(crate) fn from_raw(raw: &RawSpan) -> Self {
         Self {
             start: Pos {
                 line: raw.start.line(),
@@ -209,24 +206,34 @@ pub(crate) struct Parsed {
 }
 
 struct Builder<'a> {
-    parser: Parser<'a, serde_saphyr::granit_parser::StrInput<'a>>,
+    events: std::vec::IntoIter<(Event<'a>, RawSpan)>,
+    /// The syntax error that ended the events early, if one did.
+    error: Option<ScanError>,
     anchors: HashMap<usize, Node>,
-    nodes: usize,
     findings: Vec<(Finding, Span)>,
 }
 
 enum Stop {
     Syntax(ScanError),
-    TooLarge(Span),
     UnexpectedEnd,
 }
 
-/// Parses one YAML (or JSON) document into a node tree.
+/// Parses one YAML (or JSON) document into a node tree, once it is known to be within
+/// [`crate::limits`] (otherwise: no tree, and the limit it exceeds as the finding).
 pub(crate) fn parse(text: &str) -> Parsed {
+    let scanned = match limits::scan(text) {
+        Ok(scanned) => scanned,
+        Err(exceeded) => {
+            return Parsed {
+                root: None,
+                findings: vec![exceeded.finding()],
+            };
+        }
+    };
     let mut builder = Builder {
-        parser: Parser::new_from_str(text),
+        events: scanned.events.into_iter(),
+        error: scanned.error,
         anchors: HashMap::new(),
-        nodes: 0,
         findings: Vec::new(),
     };
     let root = match builder.document() {
@@ -246,16 +253,6 @@ pub(crate) fn parse(text: &str) -> Parsed {
                         span,
                     )
                 }
-                Stop::TooLarge(span) => (
-                    Finding::error(
-                        FieldPath::root(),
-                        "document-too-large",
-                        format!(
-                            "the document expands to more than {MAX_NODES} nodes (check aliases)"
-                        ),
-                    ),
-                    span,
-                ),
                 Stop::UnexpectedEnd => (
                     Finding::error(
                         FieldPath::root(),
@@ -277,17 +274,9 @@ pub(crate) fn parse(text: &str) -> Parsed {
 
 impl<'a> Builder<'a> {
     fn next(&mut self) -> Result<(Event<'a>, RawSpan), Stop> {
-        loop {
-            match self.parser.next_event() {
-                None => return Err(Stop::UnexpectedEnd),
-                Some(Err(error)) => return Err(Stop::Syntax(error)),
-                Some(Ok((event, span))) => {
-                    if is_presentation(&event) {
-                        continue;
-                    }
-                    return Ok((event, span));
-                }
-            }
+        match self.events.next() {
+            Some(item) => Ok(item),
+            None => Err(self.error.take().map_or(Stop::UnexpectedEnd, Stop::Syntax)),
         }
     }
 
@@ -331,17 +320,8 @@ impl<'a> Builder<'a> {
         Ok(root)
     }
 
-    fn count(&mut self, span: Span) -> Result<(), Stop> {
-        self.nodes += 1;
-        if self.nodes > MAX_NODES {
-            return Err(Stop::TooLarge(span));
-        }
-        Ok(())
-    }
-
     fn node(&mut self, event: Event<'a>, raw: RawSpan, path: &FieldPath) -> Result<Node, Stop> {
         let span = Span::from_raw(&raw);
-        self.count(span)?;
         let (node, anchor) = match event {
             Event::Scalar(text, style, anchor, tag) => {
                 let style = match style {
@@ -400,11 +380,6 @@ impl<'a> Builder<'a> {
                 let Some(target) = self.anchors.get(&id).cloned() else {
                     return Err(Stop::Syntax(ScanError::new(raw.start, "unknown alias")));
                 };
-                let copies = count_nodes(&target);
-                self.nodes += copies;
-                if self.nodes > MAX_NODES {
-                    return Err(Stop::TooLarge(span));
-                }
                 return Ok(target);
             }
             _ => {
@@ -535,27 +510,6 @@ fn syntax_hint(kind: &ErrorKind) -> &'static str {
         | ErrorKind::TabInBlockIndentation => " (YAML indentation must use spaces, not tabs)",
         ErrorKind::UnclosedQuotedScalar => " (add the closing quote)",
         _ => "",
-    }
-}
-
-fn is_presentation(event: &Event<'_>) -> bool {
-    !event.is_node()
-        && !matches!(
-            event,
-            Event::StreamStart
-                | Event::StreamEnd
-                | Event::DocumentStart(..)
-                | Event::DocumentEnd
-                | Event::SequenceEnd
-                | Event::MappingEnd
-        )
-}
-
-fn count_nodes(node: &Node) -> usize {
-    1 + match &node.kind {
-        Kind::Scalar(_) => 0,
-        Kind::Seq(items) => items.iter().map(count_nodes).sum(),
-        Kind::Map(entries) => entries.iter().map(|e| 1 + count_nodes(&e.value)).sum(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use steward_hashi::consul::txn::{MAX_TXN_BODY_BYTES, batches};
 use steward_hashi::consul::{TxnError, TxnOp, TxnOutcome};
 use steward_hashi::{ConsulClient, QueryOptions};
 
@@ -64,7 +65,9 @@ pub fn conflicts(batch: &[TxnOp], errors: &[TxnError]) -> Vec<(String, String)> 
         .collect()
 }
 
-/// Sends `ops` in batches of [`OPS_PER_TXN`]; `progress(done)` after each batch.
+/// Sends `ops` in batches of at most [`OPS_PER_TXN`] operations and
+/// [`MAX_TXN_BODY_BYTES`] of body (Consul answers 413 past either); `progress(done)`
+/// after each batch.
 pub async fn apply(
     consul: &ConsulClient,
     ops: &[TxnOp],
@@ -72,7 +75,7 @@ pub async fn apply(
 ) -> Applied {
     let mut applied = Applied::default();
     let mut done = 0;
-    for batch in ops.chunks(OPS_PER_TXN) {
+    for batch in batches(ops, OPS_PER_TXN, MAX_TXN_BODY_BYTES) {
         match consul.txn(batch, &QueryOptions::new()).await {
             Ok(response) => match response.value {
                 TxnOutcome::Committed(results) => {

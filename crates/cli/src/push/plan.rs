@@ -2,12 +2,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use steward_hashi::consul::txn::{MAX_KV_VALUE_BYTES, MAX_TXN_BODY_BYTES, fits_one_txn};
 use steward_hashi::consul::{KvPair, TxnOp};
+use steward_spec::{Diagnostic, Severity};
 
 /// Operations per `/v1/txn`: Consul takes at most 64; pushes use 63, the operator's
 /// status-writer batch size (64 minus one guard op), so both stay comfortably inside
-/// the limit if a guard op is ever added here too.
-pub const OPS_PER_TXN: usize = 63;
+/// the limit if a guard op is ever added here too. Batches are cut by bytes as well
+/// (see [`steward_hashi::consul::txn::batches`]).
+pub const OPS_PER_TXN: usize = steward_hashi::consul::txn::MAX_TXN_OPS - 1;
 
 /// One local spec document, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +87,42 @@ pub fn duplicates(local: &[LocalDoc]) -> Vec<(String, Vec<String>)> {
         .into_iter()
         .filter(|(_, files)| files.len() > 1)
         .map(|(k, files)| (k.to_owned(), files))
+        .collect()
+}
+
+/// One diagnostic per document Consul would refuse to store: a value over its KV limit,
+/// or one whose transaction operation (base64-encoded) exceeds a request body on its
+/// own. Checked before anything is written, so a push never stops half-way on a 413.
+pub fn too_large_for_consul(local: &[LocalDoc]) -> Vec<Diagnostic> {
+    local
+        .iter()
+        .filter(|doc| {
+            !fits_one_txn(&TxnOp::Cas {
+                key: doc.kv_key.clone(),
+                value: doc.text.as_bytes().to_vec(),
+                flags: u64::MAX,
+                index: u64::MAX,
+            })
+        })
+        .map(|doc| {
+            let first_line = doc.text.lines().next().unwrap_or_default();
+            Diagnostic {
+                file: doc.file.clone(),
+                line: 1,
+                column: 1,
+                end_column: first_line.chars().count().max(1) + 1,
+                path: String::new(),
+                message: format!(
+                    "the document is {} bytes, too large for Consul: a KV value is limited to {} KiB (kv_max_value_size), and one transaction to {} KiB (txn_max_req_len), in which values travel base64-encoded (about 4/3 their size); split the spec or make it smaller",
+                    doc.text.len(),
+                    MAX_KV_VALUE_BYTES / 1024,
+                    MAX_TXN_BODY_BYTES / 1024,
+                ),
+                severity: Severity::Error,
+                code: "too-large-for-consul".into(),
+                excerpt: first_line.to_owned(),
+            }
+        })
         .collect()
 }
 
@@ -333,6 +372,23 @@ mod tests {
                 vec!["a.yaml".to_owned(), "copy.yaml".to_owned()]
             )]
         );
+    }
+
+    #[test]
+    fn documents_consul_cannot_store_are_diagnostics_naming_their_file() {
+        let fits = doc("fits", &"#".repeat(300 * 1024));
+        let body_too_large = doc("body", &"#".repeat(450 * 1024));
+        let value_too_large = doc("value", &"#".repeat(MAX_KV_VALUE_BYTES + 1));
+        let found = too_large_for_consul(&[fits, body_too_large, value_too_large]);
+        let files: Vec<&str> = found.iter().map(|d| d.file.as_str()).collect();
+        assert_eq!(files, ["body.yaml", "value.yaml"]);
+        assert!(found.iter().all(Diagnostic::is_error));
+        assert!(
+            found[0].message.contains("460800 bytes"),
+            "{}",
+            found[0].message
+        );
+        assert_eq!((found[0].line, found[0].column), (1, 1));
     }
 
     #[test]

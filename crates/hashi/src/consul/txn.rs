@@ -14,6 +14,20 @@ use crate::util::null_default;
 /// Most operations Consul accepts in one transaction.
 pub const MAX_TXN_OPS: usize = 64;
 
+/// Consul's default `txn_max_req_len`: a `/v1/txn` body over this answers 413. Consul
+/// takes the larger of this and `kv_max_value_size`; both default to 512 KiB.
+pub const MAX_TXN_BODY_BYTES: usize = 512 * 1024;
+
+/// Consul's default `kv_max_value_size`: a larger KV value answers 413.
+pub const MAX_KV_VALUE_BYTES: usize = 512 * 1024;
+
+/// The JSON of an operation without its key, value and session, at its longest: every
+/// field present, both numbers at `u64::MAX` (measured: 114 bytes), with slack.
+const OP_FRAME_BYTES: usize = 128;
+
+/// Longest JSON escape of one byte of a string (`\u001f`).
+const MAX_ESCAPE_BYTES: usize = 6;
+
 /// One KV operation of a transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TxnOp {
@@ -170,6 +184,37 @@ impl TxnOp {
         json!({ "KV": kv })
     }
 
+    /// An upper bound on the bytes of [`TxnOp::to_json`] once serialised: values travel
+    /// base64-encoded (4 bytes per 3, padded) and every byte of a key or session is
+    /// counted as its longest JSON escape, so the bound holds whatever the key holds.
+    #[must_use]
+    pub fn encoded_len(&self) -> usize {
+        let (key, value, session) = match self {
+            TxnOp::Set { key, value, .. } | TxnOp::Cas { key, value, .. } => (key, value.len(), 0),
+            TxnOp::Lock {
+                key,
+                value,
+                session,
+                ..
+            }
+            | TxnOp::Unlock {
+                key,
+                value,
+                session,
+                ..
+            } => (key, value.len(), session.len()),
+            TxnOp::CheckSession { key, session } => (key, 0, session.len()),
+            TxnOp::Get { key }
+            | TxnOp::GetTree { key }
+            | TxnOp::CheckIndex { key, .. }
+            | TxnOp::CheckNotExists { key }
+            | TxnOp::Delete { key }
+            | TxnOp::DeleteTree { key }
+            | TxnOp::DeleteCas { key, .. } => (key, 0, 0),
+        };
+        OP_FRAME_BYTES + (key.len() + session) * MAX_ESCAPE_BYTES + value.div_ceil(3) * 4
+    }
+
     fn is_read(&self) -> bool {
         matches!(
             self,
@@ -253,6 +298,48 @@ pub fn txn(ops: &[TxnOp], opts: &QueryOptions) -> Result<RequestSpec> {
     opts.apply(Product::Consul, spec)
 }
 
+/// Cuts `ops` into consecutive transactions, in order, each within `max_ops` operations
+/// and, by [`TxnOp::encoded_len`], within `max_body_bytes` of JSON body (`[`, `]` and
+/// the commas included). An operation too large for any body goes alone in its own
+/// batch: callers that must not send it check [`fits_one_txn`] first.
+#[must_use]
+pub fn batches(ops: &[TxnOp], max_ops: usize, max_body_bytes: usize) -> Vec<&[TxnOp]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    // `[` and `]`; each operation adds its length and a comma (one too many: slack).
+    let mut body = 2;
+    for (i, op) in ops.iter().enumerate() {
+        let len = op.encoded_len() + 1;
+        let full = i - start >= max_ops.max(1) || body + len > max_body_bytes;
+        if i > start && full {
+            out.push(&ops[start..i]);
+            start = i;
+            body = 2;
+        }
+        body += len;
+    }
+    if start < ops.len() {
+        out.push(&ops[start..]);
+    }
+    out
+}
+
+/// Whether `op` can be sent at all with Consul's default limits: its value within
+/// [`MAX_KV_VALUE_BYTES`] and its JSON, alone in a body, within [`MAX_TXN_BODY_BYTES`].
+/// Because values are base64-encoded, the second bound is the tighter one: about
+/// 384 KiB of value.
+#[must_use]
+pub fn fits_one_txn(op: &TxnOp) -> bool {
+    let value = match op {
+        TxnOp::Set { value, .. }
+        | TxnOp::Cas { value, .. }
+        | TxnOp::Lock { value, .. }
+        | TxnOp::Unlock { value, .. } => value.len(),
+        _ => 0,
+    };
+    value <= MAX_KV_VALUE_BYTES && op.encoded_len() + 2 <= MAX_TXN_BODY_BYTES
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct TxnBody {
@@ -281,4 +368,119 @@ pub fn parse_txn(raw: &RawResponse) -> Result<Response<TxnOutcome>> {
         TxnOutcome::Committed(body.results.into_iter().filter_map(|r| r.kv).collect())
     };
     Ok(Response { value, meta })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn cas(key: &str, value_len: usize) -> TxnOp {
+        TxnOp::Cas {
+            key: key.into(),
+            value: vec![b'x'; value_len],
+            flags: u64::MAX,
+            index: u64::MAX,
+        }
+    }
+
+    fn every_kind(key: &str, value_len: usize) -> Vec<TxnOp> {
+        let value = vec![0xff; value_len];
+        let session = format!("{key}-session");
+        vec![
+            TxnOp::Set {
+                key: key.into(),
+                value: value.clone(),
+                flags: u64::MAX,
+            },
+            cas(key, value_len),
+            TxnOp::Get { key: key.into() },
+            TxnOp::GetTree { key: key.into() },
+            TxnOp::CheckIndex {
+                key: key.into(),
+                index: u64::MAX,
+            },
+            TxnOp::CheckSession {
+                key: key.into(),
+                session: session.clone(),
+            },
+            TxnOp::CheckNotExists { key: key.into() },
+            TxnOp::Delete { key: key.into() },
+            TxnOp::DeleteTree { key: key.into() },
+            TxnOp::DeleteCas {
+                key: key.into(),
+                index: u64::MAX,
+            },
+            TxnOp::Lock {
+                key: key.into(),
+                value: value.clone(),
+                flags: u64::MAX,
+                session: session.clone(),
+            },
+            TxnOp::Unlock {
+                key: key.into(),
+                value,
+                flags: u64::MAX,
+                session,
+            },
+        ]
+    }
+
+    fn body_len(ops: &[TxnOp]) -> usize {
+        serde_json::to_vec(&Value::Array(ops.iter().map(TxnOp::to_json).collect()))
+            .unwrap()
+            .len()
+    }
+
+    #[test]
+    fn the_encoded_length_bounds_the_real_json_of_every_operation() {
+        for key in ["k", "steward/specs/ns/name", "\u{1}\"quoted\"\u{7f}/é"] {
+            for value_len in [0, 1, 2, 3, 4, 1000, 8 * 1024] {
+                for op in every_kind(key, value_len) {
+                    let real = body_len(std::slice::from_ref(&op)) - 2;
+                    assert!(op.encoded_len() >= real, "{op:?}: {real}");
+                    // Conservative, not wildly so: a tenth of a value's bytes at most.
+                    assert!(op.encoded_len() <= real + 512 + value_len / 10, "{op:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn batches_stay_within_both_the_operation_and_the_byte_limit() {
+        let ops: Vec<TxnOp> = (0..1000)
+            .map(|i| cas(&format!("steward/specs/team/svc-{i:04}"), 8 * 1024))
+            .collect();
+        let cut = batches(&ops, 63, MAX_TXN_BODY_BYTES);
+        assert_eq!(cut.iter().map(|b| b.len()).sum::<usize>(), 1000);
+        assert!(cut.len() >= 16, "{}", cut.len());
+        for batch in &cut {
+            assert!(batch.len() <= 63);
+            assert!(body_len(batch) <= MAX_TXN_BODY_BYTES, "{}", body_len(batch));
+        }
+        // In order, nothing skipped or repeated.
+        let flat: Vec<&TxnOp> = cut.iter().flat_map(|b| b.iter()).collect();
+        assert!(flat.iter().zip(&ops).all(|(a, b)| *a == b));
+
+        let small: Vec<TxnOp> = (0..130).map(|i| cas(&format!("k{i}"), 10)).collect();
+        let counts: Vec<usize> = batches(&small, 63, MAX_TXN_BODY_BYTES)
+            .iter()
+            .map(|b| b.len())
+            .collect();
+        assert_eq!(counts, [63, 63, 4]);
+        assert!(batches(&[], 63, MAX_TXN_BODY_BYTES).is_empty());
+    }
+
+    #[test]
+    fn an_operation_larger_than_any_body_goes_alone_and_does_not_fit() {
+        let ops = [cas("a", 10), cas("big", 400 * 1024), cas("b", 10)];
+        let counts: Vec<usize> = batches(&ops, 63, MAX_TXN_BODY_BYTES)
+            .iter()
+            .map(|b| b.len())
+            .collect();
+        assert_eq!(counts, [1, 1, 1]);
+        assert!(!fits_one_txn(&ops[1]));
+        assert!(fits_one_txn(&cas("k", 380 * 1024)));
+        assert!(!fits_one_txn(&cas("k", MAX_KV_VALUE_BYTES + 1)));
+    }
 }

@@ -18,8 +18,9 @@ pub struct SpecEntry {
     pub key: String,
     /// The KV `ModifyIndex`: the spec's generation.
     pub generation: u64,
-    /// The document text (YAML or JSON).
-    pub text: Arc<str>,
+    /// The document (YAML or JSON) as stored: bytes, because anyone may write a KV value
+    /// that is not UTF-8, and loading reports that rather than replacing them.
+    pub value: Arc<[u8]>,
 }
 
 /// Specs by key.
@@ -109,7 +110,7 @@ impl SpecCache {
         Some(SpecEntry {
             key: key.to_owned(),
             generation: pair.modify_index,
-            text: Arc::from(String::from_utf8_lossy(&pair.value).as_ref()),
+            value: Arc::from(pair.value.as_slice()),
         })
     }
 

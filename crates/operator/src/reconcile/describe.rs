@@ -19,7 +19,7 @@ pub(crate) async fn describe_spec(shared: &OperatorContext, key: &str) -> Option
         key: spec_key,
         desired,
         ..
-    } = render_spec(shared, key, entry.generation, &entry.text, now)
+    } = render_spec(shared, key, entry.generation, &entry.value, now)
     else {
         return Some((Value::Null, json!({"error": "the spec is invalid"})));
     };

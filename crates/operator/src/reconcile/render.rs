@@ -70,12 +70,12 @@ fn invalid(code: &str, path: &str, message: String) -> Rendered {
     )
 }
 
-/// Loads, validates and renders the spec of `key` at `now`.
+/// Loads (from the bytes stored in KV), validates and renders the spec of `key` at `now`.
 pub(crate) fn render_spec(
     shared: &OperatorContext,
     key: &str,
     generation: u64,
-    text: &str,
+    value: &[u8],
     now: jiff::Timestamp,
 ) -> Rendered {
     if let Some(c) = shared.renders.lock().get(key, generation, now) {
@@ -88,7 +88,7 @@ pub(crate) fn render_spec(
         };
     }
     let file = format!("{}{key}", shared.config.specs_prefix());
-    let loaded = steward_spec::load(&file, text, Some(&shared.config.policy));
+    let loaded = steward_spec::load_bytes(&file, value, Some(&shared.config.policy));
     let Some(spec) = loaded.spec.as_ref() else {
         let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
         let first = loaded
