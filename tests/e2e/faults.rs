@@ -115,3 +115,97 @@ async fn everything_converges_under_faults_without_unintended_deletions() {
     }
     env.finish().await;
 }
+
+fn after_commit(
+    product: Product,
+    methods: &[&str],
+    prefix: &str,
+    kind: FaultRuleKind,
+) -> FaultRule {
+    FaultRule {
+        id: 0,
+        product,
+        path_prefix: Some(prefix.to_owned()),
+        methods: Some(methods.iter().map(|m| (*m).to_owned()).collect()),
+        count: None,
+        kind,
+    }
+}
+
+/// Writes that land but whose answers are lost (a 500 or a reset after the commit):
+/// every such write is found landed, never sent again. Only after-commit faults are
+/// injected on writes, so every write request landed and the counts are exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_whose_answers_are_lost_are_never_sent_twice() {
+    let mut env = Env::start().await;
+    let faults = env.sim.faults().clone();
+    let lost_500 = FaultRuleKind::ErrorAfterCommit {
+        status: 500,
+        rate: 0.35,
+    };
+    let lost_reset = FaultRuleKind::ResetAfterCommit { rate: 0.25 };
+    for (product, methods, prefix) in [
+        (Product::Nomad, &["PUT", "POST"][..], "/v1/jobs"),
+        (Product::Consul, &["PUT"][..], "/v1/config"),
+        (Product::Consul, &["PUT"][..], "/v1/txn"),
+        (
+            Product::Vault,
+            &["PUT", "POST"][..],
+            "/v1/sys/policies/acl/",
+        ),
+        (Product::Vault, &["PUT", "POST"][..], "/v1/auth/"),
+    ] {
+        faults.add(after_commit(product, methods, prefix, lost_500.clone()));
+        faults.add(after_commit(product, methods, prefix, lost_reset.clone()));
+    }
+    env.operator("a").await;
+
+    let mut keys = Vec::new();
+    for name in ["web", "cart", "search"] {
+        let key = format!("shop/{name}");
+        env.put_spec(&key, &web("shop", name, "1.0.0")).await;
+        keys.push(key);
+    }
+    for key in &keys {
+        env.wait_synced_now(key, Duration::from_secs(60)).await;
+    }
+    let g = env.put_spec("shop/web", &web("shop", "web", "1.1.0")).await;
+    env.wait_synced("shop/web", g).await;
+    faults.clear();
+    env.settle(Duration::from_millis(500)).await;
+
+    let writes: Vec<_> = env
+        .log
+        .all()
+        .into_iter()
+        .filter(|r| r.is_object_write())
+        .collect();
+    let count = |method: &str, prefix: &str| {
+        writes
+            .iter()
+            .filter(|r| r.method == method && r.path.starts_with(prefix))
+            .count()
+    };
+    let lost = writes
+        .iter()
+        .filter(|r| r.status.is_none_or(|s| s >= 500))
+        .count();
+    assert!(lost >= 3, "the faults fired: {writes:?}");
+    // Three creations and one update.
+    assert_eq!(count("PUT", "/v1/jobs"), 4, "{writes:?}");
+    // service-defaults, intentions and the http-route of each spec, created once.
+    assert_eq!(count("PUT", "/v1/config"), 9, "{writes:?}");
+    for name in ["web", "cart", "search"] {
+        let policy = format!("/v1/sys/policies/acl/steward-shop-{name}");
+        let role = format!("/v1/auth/jwt-nomad/role/steward-shop-{name}");
+        assert_eq!(count("PUT", &policy), 1, "{writes:?}");
+        assert_eq!(count("POST", &role) + count("PUT", &role), 1, "{writes:?}");
+    }
+    for key in &keys {
+        let (ns, name) = key.split_once('/').unwrap();
+        assert!(!env.job(ns, name).await.unwrap().view.stop, "{key}");
+        let s = env.status(key).await.unwrap();
+        assert_eq!(s.phase, steward_operator::Phase::Synced, "{key}");
+    }
+    env.finish().await;
+}

@@ -23,8 +23,11 @@ pub enum Body {
 pub enum Idempotency {
     /// A read (or a dry run such as a Nomad plan): retried on retryable failures.
     Read,
-    /// A write guarded by check-and-set (`cas`, `EnforceIndex`, a fenced txn): a
-    /// duplicate cannot clobber a newer value, so it is retried like a read.
+    /// A write guarded by check-and-set (`cas`, `EnforceIndex`, a fenced txn). A
+    /// duplicate could not clobber a newer value, but it is still sent again only when
+    /// the server surely did not apply the first (nothing sent, or 429): after a 5xx or
+    /// a reset the write may have landed, and the caller must look before writing again
+    /// (as Consul's and Nomad's own clients leave it to their callers).
     CasGuarded,
     /// A blind write: retried only when the connection failed before anything was sent.
     Unguarded,

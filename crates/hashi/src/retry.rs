@@ -60,7 +60,10 @@ impl RetryPolicy {
     /// Whether `error` from a request of class `idempotency` may be retried.
     pub fn should_retry(idempotency: Idempotency, error: &Error) -> bool {
         match idempotency {
-            Idempotency::Read | Idempotency::CasGuarded => error.is_retryable(),
+            Idempotency::Read => error.is_retryable(),
+            Idempotency::CasGuarded => {
+                error.is_connect() || matches!(error, Error::Overloaded { .. })
+            }
             Idempotency::Unguarded => error.is_connect(),
         }
     }
@@ -74,7 +77,7 @@ mod tests {
     use http::Method;
 
     #[test]
-    fn only_guarded_or_read_requests_retry_server_errors() {
+    fn only_reads_retry_server_errors_and_guarded_writes_retry_what_was_not_applied() {
         let e = classify_status(
             Product::Consul,
             &Method::PUT,
@@ -83,8 +86,18 @@ mod tests {
             "rpc error".into(),
         );
         assert!(RetryPolicy::should_retry(Idempotency::Read, &e));
-        assert!(RetryPolicy::should_retry(Idempotency::CasGuarded, &e));
+        // The write may have landed: the caller looks before writing again.
+        assert!(!RetryPolicy::should_retry(Idempotency::CasGuarded, &e));
         assert!(!RetryPolicy::should_retry(Idempotency::Unguarded, &e));
+        let limited = classify_status(
+            Product::Nomad,
+            &Method::PUT,
+            "/v1/jobs",
+            429,
+            "rate limited".into(),
+        );
+        assert!(RetryPolicy::should_retry(Idempotency::CasGuarded, &limited));
+        assert!(!RetryPolicy::should_retry(Idempotency::Unguarded, &limited));
         let e = classify_status(
             Product::Consul,
             &Method::GET,

@@ -84,7 +84,7 @@ async fn reads_give_up_after_max_attempts() {
 }
 
 #[tokio::test]
-async fn blind_writes_are_sent_once_and_cas_writes_retried() {
+async fn writes_are_sent_once_after_a_5xx_and_cas_writes_again_after_a_429() {
     let (addr, hits) = server(1, 500).await;
     let c = client(addr);
     assert!(
@@ -93,13 +93,34 @@ async fn blind_writes_are_sent_once_and_cas_writes_retried() {
             .is_err()
     );
     assert_eq!(hits.load(Ordering::SeqCst), 1);
+    // A 5xx may follow a write that landed: even a check-and-set write is not repeated
+    // (the caller looks first).
     let (addr, hits) = server(1, 500).await;
+    assert!(
+        bounded(client(addr).kv_put("a", b"x", None, &WriteOptions::cas(5)))
+            .await
+            .is_err()
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    // A 429 was refused before anything happened.
+    let (addr, hits) = server(1, 429).await;
     assert!(
         bounded(client(addr).kv_put("a", b"x", None, &WriteOptions::cas(5)))
             .await
             .unwrap()
     );
     assert_eq!(hits.load(Ordering::SeqCst), 2);
+    let (addr, hits) = server(1, 429).await;
+    assert!(
+        bounded(client(addr).kv_put("a", b"x", None, &WriteOptions::new()))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "a blind write is never repeated"
+    );
 }
 
 #[tokio::test]

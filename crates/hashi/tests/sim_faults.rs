@@ -95,7 +95,7 @@ async fn reads_are_retried_through_transient_5xx_and_429() {
 }
 
 #[tokio::test]
-async fn blind_writes_are_not_retried_but_cas_writes_are() {
+async fn writes_are_not_repeated_after_a_5xx_but_cas_writes_are_after_a_429() {
     let h = sim().await;
     let c = consul(&h);
     h.faults().add(rule(
@@ -127,12 +127,26 @@ async fn blind_writes_are_not_retried_but_cas_writes_are() {
         "sent once"
     );
 
+    // A 5xx may follow a write that landed: a check-and-set write is not repeated
+    // either; after a 429 (refused before anything happened) it is.
+    h.faults().add(rule(
+        Product::Consul,
+        "/v1/kv/steward/b",
+        "PUT",
+        1,
+        error(503),
+    ));
+    assert!(
+        bounded(c.kv_put("steward/b", b"1", None, &WriteOptions::cas(0)))
+            .await
+            .is_err()
+    );
     h.faults().add(rule(
         Product::Consul,
         "/v1/kv/steward/b",
         "PUT",
         2,
-        error(503),
+        error(429),
     ));
     assert!(
         bounded(c.kv_put("steward/b", b"1", None, &WriteOptions::cas(0)))
@@ -143,7 +157,7 @@ async fn blind_writes_are_not_retried_but_cas_writes_are() {
     // Nomad EnforceIndex registrations are guarded too
     let n = nomad(&h);
     h.faults()
-        .add(rule(Product::Nomad, "/v1/jobs", "PUT", 1, error(500)));
+        .add(rule(Product::Nomad, "/v1/jobs", "PUT", 1, error(429)));
     let opts = RegisterOptions {
         enforce_index: Some(0),
         ..Default::default()

@@ -345,7 +345,7 @@ mod tests {
         assert_eq!(c.leader.lock_delay, Duration::from_secs(1));
         assert_eq!(
             c.leader.ttl,
-            Duration::from_secs(30),
+            Duration::from_secs(10),
             "unset fields keep defaults"
         );
         assert_eq!(c.listen, None);

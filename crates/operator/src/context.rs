@@ -67,6 +67,8 @@ pub(crate) struct OperatorContext {
     /// Keys whose spec this process has fully checked against the live objects, with
     /// the generation checked.
     pub(crate) verified: Mutex<HashMap<String, u64>>,
+    /// Objects whose last write had an unknown outcome: read directly for a while.
+    pub(crate) uncertain: crate::uncertain::UncertainWrites,
 }
 
 impl fmt::Debug for OperatorContext {

@@ -148,6 +148,18 @@ pub(crate) struct Lookup<'a> {
     pub(crate) desired: &'a Desired,
     /// What its last status of the same rendering vouches for.
     pub(crate) trust: Option<Trust<'a>>,
+    /// Objects whose last write had an unknown outcome ([`crate::uncertain`]): read
+    /// from their server, never taken from a cache or vouched for.
+    pub(crate) uncertain: &'a BTreeSet<ObjectRef>,
+}
+
+impl Lookup<'_> {
+    /// Whether `name` of `kind` must be read from its server now.
+    pub(crate) fn read_directly(&self, kind: ObjectKind, name: &str) -> bool {
+        self.uncertain
+            .iter()
+            .any(|o| o.kind == kind && o.name == name)
+    }
 }
 
 /// One of our writes is not shown by the watch yet and differs from the spec now: its

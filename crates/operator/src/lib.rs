@@ -96,6 +96,7 @@ mod reconcile_error;
 pub mod rollout;
 pub mod status;
 pub mod triggers;
+mod uncertain;
 pub mod writer;
 
 pub use config::{LeaderSettings, OperatorConfig};

@@ -130,6 +130,7 @@ impl Operator {
             first_checks: tokio::sync::Mutex::new(()),
             reconciles: AtomicU64::new(0),
             verified: Mutex::new(HashMap::new()),
+            uncertain: crate::uncertain::UncertainWrites::default(),
         });
         Ok(Self {
             shared,

@@ -330,6 +330,10 @@ async fn apply_writes(
                 }
             }
             Err(error) => {
+                if error.may_have_landed() {
+                    // Look before writing it again (see `crate::uncertain`).
+                    shared.uncertain.record(&r.key, &step.object);
+                }
                 let text = chain(&error);
                 if !repeated_failure(stored, &text) {
                     let o = Some(object.clone());

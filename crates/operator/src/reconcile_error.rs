@@ -75,6 +75,21 @@ impl ReconcileError {
     }
 }
 
+impl ReconcileError {
+    /// Whether the failed request may have been applied all the same: it was sent and
+    /// the answer was a 5xx or never came. (A refused connection, a 4xx or a lost
+    /// check-and-set race were surely not applied.)
+    #[must_use]
+    pub fn may_have_landed(&self) -> bool {
+        match self {
+            ReconcileError::Api { source, .. } => source
+                .status()
+                .map_or(!source.is_connect(), |status| status >= 500),
+            _ => false,
+        }
+    }
+}
+
 pub(crate) fn api(object: String) -> impl FnOnce(steward_hashi::Error) -> ReconcileError {
     move |source| ReconcileError::Api { object, source }
 }

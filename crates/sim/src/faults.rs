@@ -3,7 +3,8 @@
 //! through the admin endpoint `/_sim/v1/faults` (see [`crate::admin`]).
 //!
 //! Request-level faults (latency, error status, connection reset, stall) are applied by
-//! the server before a request reaches the product. State-level faults (index reset,
+//! the server before a request reaches the product; the after-commit faults let the
+//! product handle it (a write lands) and then lose its answer. State-level faults (index reset,
 //! leader loss, Vault sealed, failing Nomad allocations) are read by the products.
 
 use crate::Product;
@@ -72,6 +73,23 @@ pub enum FaultRuleKind {
         #[serde(default = "one")]
         rate: f64,
     },
+    /// Handles the request (a write lands), then answers `status` with the product's
+    /// error body instead of its real answer, with probability `rate`: an answer lost
+    /// after the commit, as when a server fails between applying a write and replying.
+    ErrorAfterCommit {
+        /// Status to answer with.
+        status: u16,
+        /// Probability in 0..=1.
+        #[serde(default = "one")]
+        rate: f64,
+    },
+    /// Handles the request (a write lands), then closes the connection without the
+    /// answer, with probability `rate`.
+    ResetAfterCommit {
+        /// Probability in 0..=1.
+        #[serde(default = "one")]
+        rate: f64,
+    },
     /// Holds the request for `stall_ms` before handling it, with probability `rate`
     /// (clients with shorter timeouts see a stalled server).
     Stall {
@@ -98,6 +116,10 @@ pub enum Outcome {
     Reset,
     /// Hold the request this long, then handle it.
     Stall(Duration),
+    /// Handle it, then answer with this status and the product's error body.
+    ErrorAfterCommit(u16),
+    /// Handle it, then drop the connection without answering.
+    ResetAfterCommit,
 }
 
 /// The decision for one request: a delay, then an outcome.
@@ -275,6 +297,20 @@ impl FaultController {
                     let hit = outcome == Outcome::Pass && rng.random_bool(rate.clamp(0.0, 1.0));
                     if hit {
                         outcome = Outcome::Reset;
+                    }
+                    hit
+                }
+                FaultRuleKind::ErrorAfterCommit { status, rate } => {
+                    let hit = outcome == Outcome::Pass && rng.random_bool(rate.clamp(0.0, 1.0));
+                    if hit {
+                        outcome = Outcome::ErrorAfterCommit(*status);
+                    }
+                    hit
+                }
+                FaultRuleKind::ResetAfterCommit { rate } => {
+                    let hit = outcome == Outcome::Pass && rng.random_bool(rate.clamp(0.0, 1.0));
+                    if hit {
+                        outcome = Outcome::ResetAfterCommit;
                     }
                     hit
                 }

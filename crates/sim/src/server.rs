@@ -328,7 +328,7 @@ async fn handle(
         tokio::time::sleep(decision.delay).await;
     }
     match decision.outcome {
-        Outcome::Pass => {}
+        Outcome::Pass | Outcome::ErrorAfterCommit(_) | Outcome::ResetAfterCommit => {}
         Outcome::Stall(d) => tokio::time::sleep(d).await,
         Outcome::Reset => {
             server.stats.record(product, &method, INJECTED_ROUTE, 0);
@@ -364,10 +364,28 @@ async fn handle(
         .get::<RouteLabel>()
         .map(|r| r.0.clone())
         .unwrap_or_else(|| UNMATCHED_ROUTE.to_string());
-    server
-        .stats
-        .record(product, &method, &route, response.status().as_u16());
-    Ok(response)
+    // The request was handled either way: it counts under its own route, with the
+    // status the client saw (0: no answer).
+    match decision.outcome {
+        Outcome::ErrorAfterCommit(status) => {
+            server.stats.record(product, &method, &route, status);
+            Ok(error_response(
+                product,
+                status,
+                injected_error_message(product, status),
+            ))
+        }
+        Outcome::ResetAfterCommit => {
+            server.stats.record(product, &method, &route, 0);
+            Err(ConnectionReset)
+        }
+        _ => {
+            server
+                .stats
+                .record(product, &method, &route, response.status().as_u16());
+            Ok(response)
+        }
+    }
 }
 
 /// Leader loss (Consul, Nomad) and sealed Vault answer before the product sees the

@@ -80,6 +80,52 @@ async fn a_reset_fault_closes_the_connection_without_a_response() {
 }
 
 #[tokio::test]
+async fn after_commit_faults_apply_the_write_and_lose_its_answer() {
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    let client = reqwest::Client::new();
+    let kv = |k: &str| format!("{}/v1/kv/{k}", sim.consul_url());
+    sim.faults().add(steward_sim::FaultRule {
+        id: 0,
+        product: Product::Consul,
+        path_prefix: Some("/v1/kv/".into()),
+        methods: Some(vec!["PUT".into()]),
+        count: Some(1),
+        kind: FaultRuleKind::ErrorAfterCommit {
+            status: 500,
+            rate: 1.0,
+        },
+    });
+    let resp = client.put(kv("a")).body("1").send().await.unwrap();
+    assert_eq!(resp.status(), 500);
+    let stored = client.get(format!("{}?raw", kv("a"))).send().await.unwrap();
+    assert_eq!(stored.text().await.unwrap(), "1", "the write landed");
+
+    sim.faults().add(steward_sim::FaultRule {
+        id: 0,
+        product: Product::Consul,
+        path_prefix: Some("/v1/kv/".into()),
+        methods: Some(vec!["PUT".into()]),
+        count: Some(1),
+        kind: FaultRuleKind::ResetAfterCommit { rate: 1.0 },
+    });
+    let err = client.put(kv("b")).body("2").send().await.unwrap_err();
+    assert!(!err.is_status() && !err.is_timeout(), "{err:?}");
+    let stored = client.get(format!("{}?raw", kv("b"))).send().await.unwrap();
+    assert_eq!(stored.text().await.unwrap(), "2", "the write landed");
+    // Both count as handled requests of their route, with the status the client saw.
+    assert_eq!(
+        sim.stats().count(Product::Consul, "PUT", "/v1/kv/{*key}"),
+        2
+    );
+    assert_eq!(
+        sim.stats()
+            .count(Product::Consul, "PUT", steward_sim::stats::INJECTED_ROUTE),
+        0
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_stall_fault_outlasts_a_short_client_timeout() {
     let sim = Sim::start(SimConfig::default()).await.unwrap();
     sim.faults().inject(

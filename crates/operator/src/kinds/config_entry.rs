@@ -52,17 +52,19 @@ impl ConfigEntryKind {
     }
 
     /// The live entry `object`: from a fresh cache when its digest equals the desired
-    /// body's (then the desired body stands for it: in sync, nothing to read), else read.
+    /// body's (then the desired body stands for it: in sync, nothing to read), else read
+    /// (always when `direct`: its last write had an unknown outcome).
     async fn read_entry(
         &self,
         shared: &OperatorContext,
         object: ObjectRef,
         desired: Option<&Value>,
         pending: &mut BTreeSet<ObjectRef>,
+        direct: bool,
     ) -> Result<Result<Option<LiveEntry>, WaitForWatch>, ReconcileError> {
         let kind = object.kind;
         let cache = (self.cache)(&shared.caches);
-        if cache.health().is_fresh() {
+        if cache.health().is_fresh() && !direct {
             match cache.get(&object.name) {
                 Cached::Entry(facts) => {
                     if let Some(body) =
@@ -126,7 +128,13 @@ impl ConfigEntryKind {
             };
             let body = wanted.iter().find(|e| e.name == name).map(|e| &e.body);
             let Ok(read) = self
-                .read_entry(cx.shared, object.clone(), body, pending)
+                .read_entry(
+                    cx.shared,
+                    object.clone(),
+                    body,
+                    pending,
+                    cx.read_directly(self.kind, &name),
+                )
                 .await?
             else {
                 return Ok(Err(WaitForWatch));

@@ -61,7 +61,7 @@ async fn gather_job(cx: Lookup<'_>, live: &mut Live, pending: &mut BTreeSet<Obje
         kind: ObjectKind::NomadJob,
         name: id.clone(),
     };
-    let cached = if c.nomad.jobs_health().is_fresh() {
+    let cached = if c.nomad.jobs_health().is_fresh() && !cx.read_directly(object.kind, &id) {
         c.nomad.job(&jkey)
     } else {
         CachedJob::Listed(Arc::default())

@@ -31,7 +31,9 @@ async fn gather_policy(cx: Lookup<'_>, live: &mut Live) -> Looked {
     let vault = &cx.shared.clients.vault;
     let policy = names::vault_policy(cx.key);
     let wanted = cx.desired.vault_policy.as_ref();
-    let fresh = c.vault.policies_health().is_fresh();
+    // An uncertain write is read back from Vault, as a stale cache would be.
+    let fresh =
+        c.vault.policies_health().is_fresh() && !cx.read_directly(ObjectKind::VaultPolicy, &policy);
     // A policy the spec does not render is read only from a synced cache (to find what
     // it owned before).
     let usable = wanted.is_some() || c.vault.policies_health().is_synced();

@@ -33,7 +33,9 @@ async fn gather_role(cx: Lookup<'_>, live: &mut Live) -> Looked {
     let role = names::jwt_role(cx.key);
     let mount = &cx.shared.config.jwt_auth_mount;
     let wanted = cx.desired.vault_role.as_ref();
-    let fresh = c.vault.roles_health().is_fresh();
+    // An uncertain write is read back from Vault, as a stale cache would be.
+    let fresh =
+        c.vault.roles_health().is_fresh() && !cx.read_directly(ObjectKind::VaultRole, &role);
     // A role the spec does not render is read only from a synced cache (to find what it
     // owned before).
     let usable = wanted.is_some() || c.vault.roles_health().is_synced();

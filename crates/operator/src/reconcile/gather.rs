@@ -89,11 +89,13 @@ pub(crate) async fn gather(
     }
     let mut live = Live::default();
     let mut pending = BTreeSet::new();
+    let uncertain = shared.uncertain.of(key);
     let cx = Lookup {
         shared,
         key,
         desired,
         trust,
+        uncertain: &uncertain,
     };
     for kind in kinds::KINDS {
         if kind.gather(cx, &mut live, &mut pending).await?.is_err() {

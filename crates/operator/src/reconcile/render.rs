@@ -19,6 +19,9 @@ use crate::status::DiagnosticDoc;
 pub(crate) fn forget(shared: &OperatorContext, key: &str) {
     shared.renders.lock().forget(key);
     shared.verified.lock().remove(key);
+    if let Some(key) = steward_render::names::SpecKey::parse(key) {
+        shared.uncertain.forget(&key);
+    }
 }
 
 /// The rendering context of the operator for one spec.
