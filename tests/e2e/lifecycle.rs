@@ -385,3 +385,32 @@ async fn a_missing_edge_gateway_is_an_error_and_routes_wait_for_it() {
     assert!(env.entry("http-route", "shop-web").await.is_some());
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nomads_register_warnings_reach_the_status_as_a_warning_event() {
+    // Nomad accepts `memory_max` but warns that it is ignored while memory
+    // oversubscription is off (its default): the team must see that in the status.
+    let mut env = Env::start().await;
+    env.operator("a").await;
+    let text = steward_e2e::spec(
+        "shop",
+        "cache",
+        "image: registry.example/cache:1.0\nresources: {cpu: 100, memoryMB: 256, memoryMaxMB: 512}\n",
+    );
+    let g = env.put_spec("shop/cache", &text).await;
+    let status = env.wait_synced("shop/cache", g).await;
+    let warning = status
+        .events
+        .iter()
+        .find(|e| e.reason == "NomadWarning")
+        .unwrap_or_else(|| panic!("no NomadWarning event: {:?}", status.events));
+    assert_eq!(warning.type_, "Warning");
+    assert!(
+        warning
+            .message
+            .contains("Task \"cache.app\" memory_max value will be ignored"),
+        "{}",
+        warning.message
+    );
+    env.finish().await;
+}
