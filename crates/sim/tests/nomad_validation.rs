@@ -243,3 +243,83 @@ async fn memory_max_is_accepted_with_nomads_oversubscription_warning() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn group_network_ports_follow_validate_networks() {
+    let sim = start().await;
+    let api = Api::new(&sim);
+    let body = order_api(|j| {
+        j["TaskGroups"][0]["Networks"][0]["DynamicPorts"] = json!([
+            {"Label": "http", "To": 8080},
+            {"Label": "http", "To": 70000},
+        ]);
+        j["TaskGroups"][0]["Networks"][0]["ReservedPorts"] = json!([
+            {"Label": "a", "Value": 8000},
+            {"Label": "b", "Value": 8000},
+            {"Label": "c", "Value": 70000, "To": -2},
+        ]);
+    });
+    let text = rejected(&api, &body).await;
+    for want in [
+        "* Port label http already in use by taskgroup network",
+        "* Static port 8000 already reserved by taskgroup network:a",
+        "* Port c (70000) cannot be greater than 65535",
+        "* Port \"c\" cannot be mapped to negative value -2",
+        "* Port \"http\" cannot be mapped to a port (70000) greater than 65535",
+    ] {
+        assert!(text.contains(want), "want {want:?} in {text}");
+    }
+    assert!(
+        text.contains("Task group network validation failed: 5 errors occurred:"),
+        "{text}"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn update_and_vault_blocks_use_nomads_texts() {
+    // These rules held before; kept here so each rendered field has its test.
+    let sim = start().await;
+    let api = Api::new(&sim);
+    let cases: [(Value, &str); 3] = [
+        (
+            json!({"HealthyDeadline": 300_000_000_000u64, "ProgressDeadline": 60_000_000_000u64}),
+            "Healthy deadline must be less than progress deadline: 5m0s > 1m0s",
+        ),
+        (
+            json!({"Canary": 0, "AutoPromote": true}),
+            "Auto Promote requires a Canary count greater than zero",
+        ),
+        (
+            json!({"Canary": -1}),
+            "Canary count can not be less than zero: -1 < 0",
+        ),
+    ];
+    for (patch, want) in cases {
+        let body = order_api(|j| {
+            let u = j["Update"].as_object_mut().unwrap();
+            for (k, v) in patch.as_object().unwrap() {
+                u.insert(k.clone(), v.clone());
+            }
+        });
+        let text = rejected(&api, &body).await;
+        assert!(text.contains(want), "want {want:?} in {text}");
+    }
+    let body = order_api(|j| {
+        j["TaskGroups"][0]["Tasks"][0]["Vault"] =
+            json!({"Role": "r", "ChangeMode": "signal", "ChangeSignal": ""});
+    });
+    let text = rejected(&api, &body).await;
+    assert!(
+        text.contains(
+            "Vault validation failed: 1 error occurred:\n\t* Signal must be specified when using change mode \"signal\""
+        ),
+        "{text}"
+    );
+    let body = order_api(|j| {
+        j["TaskGroups"][0]["Tasks"][0]["Vault"] = json!({"Role": "r", "ChangeMode": "explode"});
+    });
+    let text = rejected(&api, &body).await;
+    assert!(text.contains("* Unknown change mode \"explode\""), "{text}");
+    sim.shutdown().await;
+}

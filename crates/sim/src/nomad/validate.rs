@@ -361,56 +361,52 @@ fn group_port_labels(g: &Value) -> Vec<String> {
     labels
 }
 
+/// `TaskGroup.validateNetworks` for group networks: unique labels, static ports
+/// unique per host network and in range, `To` in range.
 fn network_errors(g: &Value) -> Vec<String> {
     let mut errs = Vec::new();
     let mut labels: HashMap<String, ()> = HashMap::new();
-    let mut statics: HashMap<i64, String> = HashMap::new();
+    let mut statics: HashMap<(String, i64), String> = HashMap::new();
     for n in arr(g, "Networks") {
-        match s(n, "Mode") {
-            "" | "host" | "bridge" | "none" => {}
-            m if m.starts_with("cni/") => {}
-            other => errs.push(format!("Network mode {other:?} is not supported")),
-        }
-        for p in arr(n, "ReservedPorts") {
+        let mode = s(n, "Mode");
+        for p in arr(n, "ReservedPorts").iter().chain(arr(n, "DynamicPorts")) {
             let label = s(p, "Label").to_string();
             if labels.insert(label.clone(), ()).is_some() {
-                errs.push(format!("Port label {label} already in use"));
+                errs.push(format!(
+                    "Port label {label} already in use by taskgroup network"
+                ));
             }
             let value = i(p, "Value");
-            if value < 0 {
-                errs.push(format!("Port {label:?} cannot be negative"));
-            } else if value > 65535 {
-                errs.push(format!("Port {label:?} cannot be greater than 65535"));
-            } else if let Some(other) = statics.insert(value, label.clone()) {
-                errs.push(format!("Static port {value} already reserved by {other}"));
+            if value != 0 {
+                let host = match s(p, "HostNetwork") {
+                    "" => "default".to_string(),
+                    h => h.to_string(),
+                };
+                if let Some(other) = statics.get(&(host.clone(), value)) {
+                    if !b(p, "IgnoreCollision") {
+                        errs.push(format!("Static port {value} already reserved by {other}"));
+                    }
+                } else if value > 65535 {
+                    errs.push(format!(
+                        "Port {label} ({value}) cannot be greater than 65535"
+                    ));
+                } else {
+                    statics.insert((host, value), format!("taskgroup network:{label}"));
+                }
             }
-            if i(p, "To") < -1 {
+            let to = i(p, "To");
+            if to < -1 {
                 errs.push(format!(
-                    "Port {label:?} cannot be mapped to negative value {}",
-                    i(p, "To")
+                    "Port {label:?} cannot be mapped to negative value {to}"
                 ));
-            } else if i(p, "To") > 65535 {
+            } else if to > 65535 {
                 errs.push(format!(
-                    "Port {label:?} cannot be mapped to a port (to) greater than 65535"
+                    "Port {label:?} cannot be mapped to a port ({to}) greater than 65535"
                 ));
             }
-        }
-        for p in arr(n, "DynamicPorts") {
-            let label = s(p, "Label").to_string();
-            if label.is_empty() {
-                errs.push("Port label must not be empty".to_string());
-            }
-            if labels.insert(label.clone(), ()).is_some() {
-                errs.push(format!("Port label {label} already in use"));
-            }
-            if i(p, "To") < -1 {
+            if b(p, "IgnoreCollision") && !(mode.is_empty() || mode == "host") {
                 errs.push(format!(
-                    "Port {label:?} cannot be mapped to negative value {}",
-                    i(p, "To")
-                ));
-            } else if i(p, "To") > 65535 {
-                errs.push(format!(
-                    "Port {label:?} cannot be mapped to a port (to) greater than 65535"
+                    "Port {label:?} collision may not be ignored on non-host network mode {mode:?}"
                 ));
             }
         }
