@@ -242,6 +242,13 @@ async fn memory_max_is_accepted_with_nomads_oversubscription_warning() {
         r.text
     );
     sim.shutdown().await;
+    // A scheduler configuration with oversubscription on has nothing to warn about.
+    let mut config = fast_config();
+    config.nomad.memory_oversubscription = true;
+    let sim = steward_sim::Sim::start(config).await.unwrap();
+    let r = Api::new(&sim).put("/v1/jobs", &body).await;
+    assert_eq!((r.status, &r.json["Warnings"]), (200, &json!("")));
+    sim.shutdown().await;
 }
 
 #[tokio::test]

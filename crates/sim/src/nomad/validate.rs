@@ -788,8 +788,9 @@ fn expose_errors(g: &Value) -> Option<String> {
 }
 
 /// Validation errors (top level, flattened as the server's multierror is) and
-/// warnings for a canonical job.
-pub(crate) fn validate(job: &Value) -> (Vec<String>, Vec<String>) {
+/// warnings for a canonical job, on a server whose scheduler configuration has
+/// memory oversubscription on or off.
+pub(crate) fn validate(job: &Value, oversubscription: bool) -> (Vec<String>, Vec<String>) {
     let mut errs = Vec::new();
     let mut warnings = Vec::new();
     if s(job, "Region").is_empty() {
@@ -923,9 +924,8 @@ pub(crate) fn validate(job: &Value) -> (Vec<String>, Vec<String>) {
             }
         }
     }
-    // `memoryOversubscriptionValidate`, after the job's own Validate. The simulator's
-    // scheduler configuration is Nomad's default, with oversubscription off.
-    for g in groups {
+    // `memoryOversubscriptionValidate`, after the job's own Validate.
+    for g in groups.iter().filter(|_| !oversubscription) {
         for t in arr(g, "Tasks") {
             if i(&t["Resources"], "MemoryMaxMB") != 0 {
                 warnings.push(format!(
