@@ -385,3 +385,66 @@ async fn a_missing_edge_gateway_is_an_error_and_routes_wait_for_it() {
     assert!(env.entry("http-route", "shop-web").await.is_some());
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nomads_register_warnings_reach_the_status_as_a_warning_event() {
+    // Nomad accepts `memory_max` but warns that it is ignored while memory
+    // oversubscription is off (its default): the team must see that in the status.
+    let mut env = Env::start().await;
+    env.operator("a").await;
+    let text = steward_e2e::spec(
+        "shop",
+        "cache",
+        "image: registry.example/cache:1.0\nresources: {cpu: 100, memoryMB: 256, memoryMaxMB: 512}\n",
+    );
+    let g = env.put_spec("shop/cache", &text).await;
+    let status = env.wait_synced("shop/cache", g).await;
+    let warning = status
+        .events
+        .iter()
+        .find(|e| e.reason == "NomadWarning")
+        .unwrap_or_else(|| panic!("no NomadWarning event: {:?}", status.events));
+    assert_eq!(warning.type_, "Warning");
+    assert!(
+        warning
+            .message
+            .contains("Task \"cache.app\" memory_max value will be ignored"),
+        "{}",
+        warning.message
+    );
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_entry_write_elsewhere_moves_every_kinds_index_but_writes_nothing() {
+    // Consul's config-entry index is table-wide: someone else's service-defaults write
+    // returns every list watch (intentions, routes, ...) with a new index and the same
+    // entries. A converged spec must not answer that with writes.
+    let mut env = Env::start().await;
+    env.operator("a").await;
+    let g = env.put_spec("shop/web", &web("shop", "web", "1.0.0")).await;
+    env.wait_synced("shop/web", g).await;
+    env.settle(Duration::from_millis(500)).await;
+    let before = env.sim.consul_index();
+    let mark = env.log.mark();
+    let other =
+        serde_json::json!({"Kind": "service-defaults", "Name": "someone-else", "Protocol": "http"});
+    assert!(
+        env.clients
+            .consul
+            .config_put(&other, &steward_hashi::WriteOptions::new())
+            .await
+            .unwrap()
+    );
+    assert!(env.sim.consul_index() > before);
+    env.settle(Duration::from_millis(800)).await;
+    let writes: Vec<_> = env
+        .log
+        .since(mark)
+        .into_iter()
+        .filter(|r| r.is_write())
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert_eq!(env.status("shop/web").await.unwrap().phase, Phase::Synced);
+    env.finish().await;
+}

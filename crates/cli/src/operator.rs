@@ -192,6 +192,9 @@ async fn start_dev_sim(data_dir: Option<&Path>) -> anyhow::Result<(SimHandle, Ve
         data_dir: data_dir.map(Path::to_path_buf),
         ..SimConfig::default()
     };
+    // The dev stack runs the examples, and web-api asks for `memoryMaxMB`: configure its
+    // Nomad as a cluster that uses it would be, or every run warns that it is ignored.
+    config.nomad.memory_oversubscription = true;
     let mut notes = Vec::new();
     loop {
         match Sim::start(config.clone()).await {

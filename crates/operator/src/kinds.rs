@@ -172,12 +172,14 @@ pub(crate) struct WaitForWatch;
 pub(crate) type Looked = Result<Result<(), WaitForWatch>, ReconcileError>;
 
 /// What one step did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Applied {
     /// The state of the object afterwards.
     pub(crate) state: ObjectState,
     /// For a job registration: the new `JobModifyIndex`.
     pub(crate) job_modify_index: Option<u64>,
+    /// For a job registration: Nomad's `Warnings` text (empty when none).
+    pub(crate) warnings: String,
 }
 
 impl From<ObjectState> for Applied {
@@ -185,6 +187,7 @@ impl From<ObjectState> for Applied {
         Self {
             state,
             job_modify_index: None,
+            warnings: String::new(),
         }
     }
 }

@@ -66,6 +66,7 @@ pub(crate) use gather::Trust;
 use gather::{Gathered, gather};
 use outcome::{
     Executed, JobAfter, applied_event, next_action, repeated_failure, summarise_applied,
+    warnings_event,
 };
 use render::{Rendered, render_spec};
 
@@ -322,6 +323,9 @@ async fn apply_writes(
                     done.job_written |= applied.state != ObjectState::Synced;
                 }
                 if let Some((type_, reason, message)) = applied_event(step, object, applied.state) {
+                    events.record(type_, reason, message, Some(object.clone()));
+                }
+                if let Some((type_, reason, message)) = warnings_event(object, &applied.warnings) {
                     events.record(type_, reason, message, Some(object.clone()));
                 }
                 if applied.state != ObjectState::Deleted {

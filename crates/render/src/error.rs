@@ -37,6 +37,15 @@ pub enum Error {
         /// The L7 spec field.
         feature: &'static str,
     },
+    /// A check other than `http` on a service in the mesh: Nomad refuses TCP checks on
+    /// Connect services, and only HTTP checks can be exposed through the sidecar.
+    #[error(
+        "spec {key}: only an `http` check can run on a service in the mesh (Nomad: tcp checks are not valid for Connect enabled services)"
+    )]
+    CheckNotInMesh {
+        /// The spec key `<ns>/<name>`.
+        key: String,
+    },
     /// The spec could not be serialised for hashing (never expected for a loaded spec).
     #[error("spec {key}: could not serialise the spec for its hash")]
     Serialise {

@@ -19,8 +19,9 @@
 //!   local service port", nomad#9907); with Connect in bridge mode the number is what the
 //!   sidecar forwards to. `Tags` are the spec labels as `key=value`. `Connect` has a
 //!   sidecar with the upstreams. An `http` check is exposed through the sidecar
-//!   (`Expose: true`); a `tcp` check targets the `main` host port (`PortLabel: "main"`),
-//!   since the agent checks from the host and cannot reach the namespace otherwise.
+//!   (`Expose: true`), since the agent checks from the host and cannot reach the
+//!   namespace otherwise. There is no `tcp` check: Nomad refuses one on a Connect
+//!   service, and every rendered service is one (validation reports it first).
 //! - task `app`: docker (`image`, `ports`, `args`) or exec (`command`, `args`),
 //!   `Env`, `Resources` (`CPU`, `MemoryMB`, `MemoryMaxMB` when set) and, when the spec
 //!   has secrets, `Vault: {"Role": "steward-<ns>-<name>"}` (workload identity; Nomad ≥ 1.10
@@ -157,22 +158,18 @@ fn service(spec: &ServiceSpec, key: &SpecKey) -> Value {
         sidecar.insert("Proxy".into(), json!({"Upstreams": upstreams}));
     }
     service.insert("Connect".into(), json!({"SidecarService": sidecar}));
-    if let Some(check) = &s.check {
-        let mut c = Map::new();
-        c.insert("Name".into(), Value::from(names::health_check(key)));
-        match check.kind() {
-            Some(CheckKind::Http(path)) => {
-                c.insert("Type".into(), Value::from("http"));
-                c.insert("Path".into(), Value::from(path));
-                c.insert("Expose".into(), Value::Bool(true));
-            }
-            Some(CheckKind::Tcp) | None => {
-                c.insert("Type".into(), Value::from("tcp"));
-                c.insert("PortLabel".into(), Value::from(MAIN_PORT_LABEL));
-            }
-        }
-        c.insert("Interval".into(), Value::from(check.interval.as_nanos()));
-        c.insert("Timeout".into(), Value::from(check.timeout.as_nanos()));
+    // `render` refused every other check kind: only HTTP checks run in the mesh.
+    if let Some(check) = &s.check
+        && let Some(CheckKind::Http(path)) = check.kind()
+    {
+        let c = json!({
+            "Name": names::health_check(key),
+            "Type": "http",
+            "Path": path,
+            "Expose": true,
+            "Interval": check.interval.as_nanos(),
+            "Timeout": check.timeout.as_nanos(),
+        });
         service.insert("Checks".into(), json!([c]));
     }
     Value::Object(service)

@@ -1,6 +1,6 @@
 //! `render(spec) = desired`: every object a spec owns, pure and deterministic.
 
-use steward_spec::{AllowFrom, ServiceSpec};
+use steward_spec::{AllowFrom, CheckKind, ServiceSpec};
 
 use crate::context::RenderContext;
 use crate::desired::{Desired, NomadJob};
@@ -81,6 +81,13 @@ fn check(spec: &ServiceSpec) -> Result<()> {
                 feature: "allowFrom",
             });
         }
+    }
+    // Every service with a port is in the Connect mesh, where Nomad accepts only checks
+    // the sidecar can expose (`tcp checks are not valid for Connect enabled services`).
+    if let Some(c) = &s.check
+        && !matches!(c.kind(), Some(CheckKind::Http(_)))
+    {
+        return Err(Error::CheckNotInMesh { key: key() });
     }
     Ok(())
 }

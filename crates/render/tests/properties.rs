@@ -180,8 +180,9 @@ fn spec_document() -> impl Strategy<Value = Value> {
                     spec.insert("replicas".into(), json!(replicas));
                     spec.insert("port".into(), json!(8080));
                     spec.insert("ports".into(), json!([{"name": "metrics", "port": 9100}]));
-                    let check = if http_check { json!({"http": "/health"}) } else { json!({"tcp": true}) };
-                    spec.insert("check".into(), check);
+                    if http_check {
+                        spec.insert("check".into(), json!({"http": "/health"}));
+                    }
                     let allow: Vec<Value> = srcs
                         .iter()
                         .map(|s| if l7 { json!({"service": s, "methods": ["GET"], "pathPrefix": "/api"}) } else { json!({"service": s}) })

@@ -309,6 +309,7 @@ fn contradictory_specs_are_errors() {
     assert!(matches!(render(&spec, &ctx()), Err(Error::Workload { .. })));
 
     let mut spec = example("price-feed");
+    spec.spec.check = Some(http_check());
     spec.spec.port = None;
     let err = render(&spec, &ctx()).unwrap_err();
     assert!(
@@ -345,4 +346,38 @@ fn contradictory_specs_are_errors() {
             ..
         })
     ));
+}
+
+fn http_check() -> steward_spec::Check {
+    steward_spec::Check {
+        http: Some("/health".into()),
+        tcp: None,
+        interval: steward_spec::Duration::from_secs(10),
+        timeout: steward_spec::Duration::from_secs(2),
+    }
+}
+
+#[test]
+fn a_tcp_check_on_a_mesh_service_never_renders() {
+    // Nomad answers `Check <name> invalid: tcp checks are not valid for Connect enabled
+    // services`, and every service with a port is in the mesh.
+    let mut spec = example("price-feed");
+    spec.spec.check = Some(steward_spec::Check {
+        http: None,
+        tcp: Some(true),
+        ..http_check()
+    });
+    let err = render(&spec, &ctx()).unwrap_err();
+    assert!(matches!(err, Error::CheckNotInMesh { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "spec trading/price-feed: only an `http` check can run on a service in the mesh (Nomad: tcp checks are not valid for Connect enabled services)"
+    );
+    spec.spec.check = Some(http_check());
+    let job = render(&spec, &ctx()).unwrap().nomad_job.job;
+    let check = &job["TaskGroups"][0]["Services"][0]["Checks"][0];
+    assert_eq!(
+        (&check["Type"], &check["Expose"]),
+        (&json!("http"), &json!(true))
+    );
 }

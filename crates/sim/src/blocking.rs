@@ -4,8 +4,9 @@
 //! `index=0` (or absent) answers at once; otherwise the request waits until the watched
 //! data's index differs from `index` or `wait` (plus up to `wait/16` jitter) elapses.
 //! Consul's default wait is 5 min, capped at 10 min; Nomad's default and cap are 5 min.
-//! A watched index that moved *backwards* (snapshot restore) also answers at once, so a
-//! client can observe the reset and start again from 0.
+//! A snapshot restore moves every index backwards once. What a blocked watcher then
+//! sees differs by product ([`OnRestore`]): Consul answers it at once with the lower
+//! index, Nomad re-runs the query and keeps it blocked.
 
 use crate::index::IndexClock;
 use rand::Rng;
@@ -95,17 +96,30 @@ impl BlockingParams {
     }
 }
 
-/// Waits until `resource_index()` exceeds `params.index`, the product's index is moved
-/// backwards (a snapshot restore wakes every watcher, which then sees the lower index),
-/// or the wait elapses, and returns the resource index to report. `resource_index` is
-/// re-evaluated after every write in the product, so it must read the current state
-/// (taking the state lock).
+/// What a blocked read does when a snapshot restore abandons the state store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRestore {
+    /// Consul (`blockingquery.Query`: "exit if the state store has been abandoned"):
+    /// every blocked read answers at once, with the lower index.
+    Answer,
+    /// Nomad (`blockingRPC`): the abandon channel only re-runs the query, which keeps
+    /// blocking while its index is not above the client's; a watcher that held a
+    /// higher index is answered at its wait timeout, not with everyone else.
+    Rerun,
+}
+
+/// Waits until `resource_index()` exceeds `params.index`, a snapshot restore ends the
+/// wait (per `on_restore`), or the wait elapses, and returns the resource index to
+/// report. `resource_index` is re-evaluated after every write in the product, so it
+/// must read the current state (taking the state lock).
 ///
 /// Returns at once when `params.index` is 0 or the resource index is already above it.
 /// A client whose index is *above* the current one (it saw a higher index before a
-/// restore) blocks like any other until a write or the timeout, as the real servers do.
+/// restore) blocks like any other until the index passes it or the timeout, as the real
+/// servers do.
 pub async fn wait_for_change<F>(
     clock: &IndexClock,
+    on_restore: OnRestore,
     params: BlockingParams,
     mut resource_index: F,
 ) -> u64
@@ -128,7 +142,8 @@ where
                 }
                 rx.borrow_and_update();
                 let now = resource_index();
-                if now > params.index || clock.restores() != restores {
+                let restored = clock.restores() != restores;
+                if now > params.index || (restored && on_restore == OnRestore::Answer) {
                     return now;
                 }
             }
@@ -292,6 +307,7 @@ mod tests {
         let clock = IndexClock::new(5);
         let got = wait_for_change(
             &clock,
+            OnRestore::Answer,
             BlockingParams {
                 index: 0,
                 wait: Duration::from_secs(60),
@@ -308,6 +324,7 @@ mod tests {
         let start = tokio::time::Instant::now();
         let got = wait_for_change(
             &clock,
+            OnRestore::Answer,
             BlockingParams {
                 index: 5,
                 wait: Duration::from_secs(60),
@@ -331,6 +348,7 @@ mod tests {
         let start = tokio::time::Instant::now();
         let got = wait_for_change(
             &clock,
+            OnRestore::Answer,
             BlockingParams {
                 index: 5,
                 wait: Duration::from_secs(60),
@@ -342,13 +360,18 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(2));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_restore_that_moves_the_index_backwards_wakes_waiters() {
+    /// Restores the clock from 9 to 3 after 1 s, then writes twice (index 4, 5) at
+    /// 2 s and 3 s; a watcher holding index 9 waits with `on_restore`.
+    async fn wait_through_a_restore(on_restore: OnRestore) -> (u64, Duration) {
         let clock = std::sync::Arc::new(IndexClock::new(9));
         let restorer = clock.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(1)).await;
             restorer.set(3);
+            for _ in 0..2 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                restorer.next();
+            }
         });
         let c = clock.clone();
         let start = tokio::time::Instant::now();
@@ -356,9 +379,24 @@ mod tests {
             index: 9,
             wait: Duration::from_secs(60),
         };
-        let got = wait_for_change(&clock, params, || c.current()).await;
+        let got = wait_for_change(&clock, on_restore, params, || c.current()).await;
+        (got, start.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_consul_restore_answers_every_waiter_at_once_with_the_lower_index() {
+        let (got, took) = wait_through_a_restore(OnRestore::Answer).await;
         assert_eq!(got, 3);
-        assert!(start.elapsed() < Duration::from_secs(2));
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_nomad_restore_keeps_a_waiter_above_the_new_index_until_its_timeout() {
+        let (got, took) = wait_through_a_restore(OnRestore::Rerun).await;
+        // Neither the restore nor the writes after it (indexes 4 and 5, still below
+        // the watcher's 9) answer it: the timeout does, with the current index.
+        assert_eq!(got, 5);
+        assert!(took >= Duration::from_secs(60), "{took:?}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -370,7 +408,7 @@ mod tests {
             index: 1,
             wait: Duration::from_secs(30),
         };
-        let got = wait_for_change(&clock, params, || 0).await;
+        let got = wait_for_change(&clock, OnRestore::Rerun, params, || 0).await;
         assert_eq!(got, 0);
         assert!(start.elapsed() >= Duration::from_secs(30));
     }

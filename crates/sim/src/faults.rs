@@ -385,8 +385,11 @@ impl FaultController {
             .contains(&(namespace.to_string(), job.to_string()))
     }
 
-    /// Simulates a snapshot restore of `product`: every index goes backwards and every
-    /// blocked watcher wakes. Returns `false` when the product is not running.
+    /// Simulates a snapshot restore of `product`: every index goes backwards, once.
+    /// Blocked Consul reads answer at once with the lower index; blocked Nomad reads
+    /// stay blocked until their index is passed or their wait ends (as each server's
+    /// blocking loop treats an abandoned state store, see `blocking::OnRestore`).
+    /// Returns `false` when the product is not running.
     pub fn reset_indexes(&self, product: Product) -> bool {
         let state = self
             .inner

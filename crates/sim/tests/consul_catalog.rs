@@ -240,6 +240,27 @@ mod s5_agent_and_status {
     }
 }
 
+mod s5_catalog_node {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_node_is_200_null_with_the_index_headers() {
+        let sim = start_vm().await;
+        let c = Consul::new(&sim);
+        let r = c.get("/v1/catalog/node/nowhere").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), "null");
+        assert!(r.index() >= 1);
+        assert_eq!(r.header("x-consul-knownleader").as_deref(), Some("true"));
+        assert!(r.header("x-consul-lastcontact").is_some());
+        let r = c.get("/v1/catalog/node/vm").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["Node"]["Node"], "vm");
+        assert!(r.json()["Services"].is_object(), "{}", r.text());
+        sim.shutdown().await;
+    }
+}
+
 mod internal_registration_api {
     use super::*;
 

@@ -568,6 +568,124 @@ mod s4_7_graph_validation {
     }
 }
 
+mod s8_9_protocol_dependencies_survive_deletes {
+    use super::*;
+
+    /// Deletes `service-defaults/<name>` and asserts Consul's 500 and that the entry
+    /// is still there, still `http`.
+    async fn delete_is_refused(c: &Consul, name: &str, want: &str) {
+        let r = c
+            .delete(&format!("/v1/config/service-defaults/{name}"))
+            .await;
+        assert_eq!((r.status, r.text()), (500, want.to_string()));
+        let r = c.get(&format!("/v1/config/service-defaults/{name}")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["Protocol"], "http");
+    }
+
+    #[tokio::test]
+    async fn a_router_or_splitter_keeps_the_protocol_it_needs() {
+        let sim = start().await;
+        let c = Consul::new(&sim);
+        let advanced = |svc: &str| {
+            format!(
+                "discovery chain {svc:?} uses a protocol \"tcp\" that does not permit advanced routing or splitting behavior"
+            )
+        };
+        http_defaults(&c, "order-api").await;
+        let r = put_entry(
+            &c,
+            json!({"Kind": "service-router", "Name": "order-api", "Routes": [
+                {"Match": {"HTTP": {"PathPrefix": "/v2"}}, "Destination": {"Service": "order-api"}}]}),
+        )
+        .await;
+        assert_eq!(r.json(), json!(true), "{}", r.text());
+        delete_is_refused(&c, "order-api", &advanced("order-api")).await;
+
+        http_defaults(&c, "price-feed").await;
+        let r = put_entry(
+            &c,
+            json!({"Kind": "service-splitter", "Name": "price-feed",
+                   "Splits": [{"Weight": 100}]}),
+        )
+        .await;
+        assert_eq!(r.json(), json!(true), "{}", r.text());
+        delete_is_refused(&c, "price-feed", &advanced("price-feed")).await;
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_resolver_keeps_the_protocol_of_the_services_it_redirects_to() {
+        let sim = start().await;
+        let c = Consul::new(&sim);
+        http_defaults(&c, "web").await;
+        http_defaults(&c, "web-v2").await;
+        let r = put_entry(
+            &c,
+            json!({"Kind": "service-resolver", "Name": "web",
+                   "Redirect": {"Service": "web-v2"}}),
+        )
+        .await;
+        assert_eq!(r.json(), json!(true), "{}", r.text());
+        // compile.go's recordProtocol: every service the chain reaches shares one.
+        delete_is_refused(
+            &c,
+            "web-v2",
+            "discovery chain \"web\" uses inconsistent protocols; service \"web-v2\" has \"tcp\" which is not \"http\"",
+        )
+        .await;
+        // Without the resolver the delete goes through.
+        let r = c.delete("/v1/config/service-resolver/web").await;
+        assert_eq!(r.status, 200);
+        let r = c.delete("/v1/config/service-defaults/web-v2").await;
+        assert_eq!((r.status, r.json()), (200, json!({})));
+        sim.shutdown().await;
+    }
+}
+
+mod s8_5_the_config_index_is_table_wide {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_write_of_one_kind_moves_the_index_of_every_kinds_list() {
+        let sim = start().await;
+        let c = Consul::new(&sim);
+        http_defaults(&c, "order-api").await;
+        let r = put_entry(
+            &c,
+            json!({"Kind": "service-intentions", "Name": "order-api",
+                   "Sources": [{"Name": "web", "Action": "allow"}]}),
+        )
+        .await;
+        assert_eq!(r.json(), json!(true), "{}", r.text());
+        let before = c.get("/v1/config/service-intentions").await;
+        let routes_before = c.get("/v1/config/service-router").await.index();
+        http_defaults(&c, "price-feed").await;
+        let after = c.get("/v1/config/service-intentions").await;
+        assert!(
+            after.index() > before.index(),
+            "{} !> {}",
+            after.index(),
+            before.index()
+        );
+        assert_eq!(after.json(), before.json());
+        assert!(c.get("/v1/config/service-router").await.index() > routes_before);
+        // A watch of another kind held at the old index gets the new one, with the
+        // same entries, when it returns.
+        let r = bounded(
+            5,
+            c.get(&format!(
+                "/v1/config/service-intentions?index={}&wait=1s",
+                before.index()
+            )),
+        )
+        .await;
+        assert_eq!(r.index(), after.index());
+        assert_eq!(r.json(), before.json());
+        sim.shutdown().await;
+    }
+}
+
 mod s4_6_api_gateway_and_http_route {
     use super::*;
 

@@ -312,7 +312,7 @@ mod s6_2_register {
         let r = api.put("/v1/jobs", &bad).await;
         assert!(
             r.text.contains(
-                "Consul Connect sidecar requires bridge network, found \"host\" in group \"api\""
+                "connect sidecar: invalid network mode for Consul Connect: group \"api\" uses network mode \"host\"; must be \"bridge\" or \"cni/*\""
             ),
             "{}",
             r.text

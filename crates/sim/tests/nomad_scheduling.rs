@@ -569,7 +569,7 @@ mod blocking_queries {
     }
 
     #[tokio::test]
-    async fn an_index_reset_moves_indexes_backwards_and_wakes_watchers() {
+    async fn an_index_reset_moves_indexes_backwards_and_answers_watchers_at_their_timeout() {
         let sim = start().await;
         let api = Api::new(&sim);
         for n in 0..5 {
@@ -582,16 +582,24 @@ mod blocking_queries {
         let r = api.get("/v1/jobs").await;
         let index = r.index();
         let api2 = api.clone();
-        let waiter =
-            tokio::spawn(
-                async move { api2.get(&format!("/v1/jobs?index={index}&wait=10s")).await },
-            );
+        let started = std::time::Instant::now();
+        let mut waiter =
+            tokio::spawn(async move { api2.get(&format!("/v1/jobs?index={index}&wait=3s")).await });
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(sim.faults().reset_indexes(Product::Nomad));
+        // Nomad's blockingRPC re-runs the query on the abandoned store and keeps
+        // blocking: the restore does not answer every watcher at once.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(1500), &mut waiter)
+                .await
+                .is_err(),
+            "answered at the restore"
+        );
         let r = tokio::time::timeout(Duration::from_secs(5), waiter)
             .await
             .unwrap()
             .unwrap();
+        assert!(started.elapsed() >= Duration::from_secs(3));
         assert!(r.index() < index, "{} !< {index}", r.index());
         let job = api.get("/v1/job/ticker").await.json;
         assert!(job["ModifyIndex"].as_u64().unwrap() < index);

@@ -248,6 +248,106 @@ mod token_store {
     }
 
     #[tokio::test]
+    async fn revoke_and_revoke_accessor_end_a_token_and_its_children() {
+        let v = Vault::start().await;
+        let revoked = |token: String| {
+            let v = &v;
+            async move {
+                let r = v
+                    .call(Some(&token), "GET", "/v1/auth/token/lookup-self", None)
+                    .await;
+                assert_eq!(r.status, 403, "{token} still works");
+            }
+        };
+        // revoke: by secret, children included; unknown tokens are a no-op 204.
+        let policy = r#"path "auth/token/create" { capabilities = ["update"] }"#;
+        let r = v
+            .root(
+                "PUT",
+                "/v1/sys/policies/acl/creator",
+                Some(json!({"policy": policy})),
+            )
+            .await;
+        assert_eq!(r.status, 204, "{}", r.text);
+        let parent = v.mint(&["creator"]).await;
+        let r = v
+            .call(
+                Some(&parent),
+                "POST",
+                "/v1/auth/token/create",
+                Some(json!({"policies": ["creator"]})),
+            )
+            .await;
+        let child = r.json()["auth"]["client_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = v
+            .root(
+                "POST",
+                "/v1/auth/token/revoke",
+                Some(json!({"token": parent})),
+            )
+            .await;
+        assert_eq!(r.status, 204, "{}", r.text);
+        revoked(parent).await;
+        revoked(child).await;
+        let r = v
+            .root(
+                "POST",
+                "/v1/auth/token/revoke",
+                Some(json!({"token": "nope"})),
+            )
+            .await;
+        assert_eq!(r.status, 204);
+        let r = v
+            .root("POST", "/v1/auth/token/revoke", Some(json!({})))
+            .await;
+        assert_eq!(
+            (r.status, r.errors()),
+            (400, vec!["missing token ID".to_string()])
+        );
+        // revoke-accessor: by the accessor a lookup shows.
+        let token = v.mint(&["p"]).await;
+        let r = v
+            .root(
+                "POST",
+                "/v1/auth/token/lookup",
+                Some(json!({"token": token})),
+            )
+            .await;
+        let accessor = r.json()["data"]["accessor"].as_str().unwrap().to_string();
+        let r = v
+            .root(
+                "POST",
+                "/v1/auth/token/revoke-accessor",
+                Some(json!({"accessor": accessor})),
+            )
+            .await;
+        assert_eq!(r.status, 204, "{}", r.text);
+        revoked(token).await;
+        let r = v
+            .root(
+                "POST",
+                "/v1/auth/token/revoke-accessor",
+                Some(json!({"accessor": accessor})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.errors()),
+            (400, vec!["invalid accessor".to_string()])
+        );
+        let r = v
+            .root("POST", "/v1/auth/token/revoke-accessor", Some(json!({})))
+            .await;
+        assert_eq!(
+            (r.status, r.errors()),
+            (400, vec!["missing accessor".to_string()])
+        );
+        v.sim.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn renew_self_extends_a_renewable_token_and_refuses_root() {
         let v = Vault::start().await;
         let r = v

@@ -226,14 +226,17 @@ pub struct NamedPort {
     pub port: u16,
 }
 
-/// Health check on the main port. Exactly one of `http` and `tcp`.
+/// Health check on the main port. Exactly one of `http` and `tcp`; only `http` is
+/// accepted on a service with a `port`, which is always in the mesh.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Check {
     /// HTTP GET path (starting with `/`) that answers 2xx when healthy. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<String>,
-    /// `true` for a TCP connect check. Default: none.
+    /// `true` for a TCP connect check. Rejected on a service with a `port` (every such
+    /// service is in the Connect mesh, where Nomad refuses TCP checks); kept so that a
+    /// spec using it gets that diagnostic rather than an unknown field. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp: Option<bool>,
     /// Time between checks, 1s..=1h. Default: `10s`.

@@ -71,7 +71,7 @@ fn edge_routes_default_to_the_root_prefix_and_checks_know_their_kind() {
 
 #[test]
 fn a_loaded_spec_serialises_back_to_an_equal_spec() {
-    let text = "apiVersion: steward/v1\nkind: ServiceSpec\nmetadata: {name: web}\nspec:\n  image: registry.example/web:1\n  check: {tcp: true, interval: 90s}\n  port: 80\n";
+    let text = "apiVersion: steward/v1\nkind: ServiceSpec\nmetadata: {name: web}\nspec:\n  image: registry.example/web:1\n  check: {http: /health, interval: 90s}\n  port: 80\n";
     let spec = load("a.yaml", text, None).spec.unwrap();
     let json = serde_json::to_string(&spec).unwrap();
     assert!(json.contains("\"interval\":\"1m30s\""), "{json}");

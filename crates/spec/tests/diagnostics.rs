@@ -258,3 +258,25 @@ fn diagnostics_serialise_with_the_documented_fields() {
     );
     assert_eq!(json["severity"], "error");
 }
+
+#[test]
+fn a_tcp_check_on_a_mesh_service_is_reported_at_its_tcp_key_value() {
+    // Nomad refuses it ("tcp checks are not valid for Connect enabled services"), and
+    // every service with a `port` is in the mesh: `steward validate` says so first.
+    let text = "apiVersion: steward/v1\nkind: ServiceSpec\nmetadata: {name: cache, namespace: trading}\nspec:\n  image: registry.example/cache:1\n  port: 6379\n  check: {tcp: true}\n";
+    let loaded = load("cache.yaml", text, None);
+    assert!(loaded.spec.is_none());
+    assert_eq!(
+        positions(&loaded.diagnostics),
+        [(7, 16, "spec.check.tcp", "tcp-check-in-mesh")]
+    );
+    let d = &loaded.diagnostics[0];
+    assert_eq!(d.severity, Severity::Error);
+    assert!(
+        d.message
+            .contains("tcp checks are not valid for Connect enabled services"),
+        "{}",
+        d.message
+    );
+    assert!(d.message.contains("`http: /path`"), "{}", d.message);
+}

@@ -176,6 +176,10 @@ fn check_and_update_rules() {
         &[("spec.check.tcp", "invalid-check")],
     );
     expect(
+        &format!("{IMAGE}{port}  check: {{tcp: true, interval: 5s}}\n"),
+        &[("spec.check.tcp", "tcp-check-in-mesh")],
+    );
+    expect(
         &format!("{IMAGE}{port}  check: {{http: healthz}}\n"),
         &[("spec.check.http", "invalid-path")],
     );

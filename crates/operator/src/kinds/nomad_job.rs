@@ -181,6 +181,7 @@ async fn execute_job(
             Ok(Applied {
                 state: created_or_updated(!*create),
                 job_modify_index: Some(response.job_modify_index),
+                warnings: response.warnings,
             })
         }
         WriteOp::DeregisterJob {

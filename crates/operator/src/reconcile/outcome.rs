@@ -106,6 +106,32 @@ pub(crate) fn applied_event(step: &Step, object: &str, state: ObjectState) -> Op
     ))
 }
 
+/// The Warning event for what Nomad said while accepting a write (its register
+/// answer's `Warnings`, e.g. `memory_max` ignored while oversubscription is off): the
+/// job runs, but not quite as the spec asks, and nothing else would tell the team.
+pub(crate) fn warnings_event(object: &str, warnings: &str) -> Option<EventText> {
+    let text = warnings.trim();
+    if text.is_empty() {
+        return None;
+    }
+    // Nomad's text is "<n> warning(s):\n\n* a\n* b"; one line reads better in a status.
+    let points: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter_map(|l| l.strip_prefix("* "))
+        .collect();
+    let detail = if points.is_empty() {
+        text.to_owned()
+    } else {
+        points.join("; ")
+    };
+    Some((
+        EventType::Warning,
+        "NomadWarning",
+        format!("{object} accepted with warnings: {detail}"),
+    ))
+}
+
 /// A failure the last status already reports (a retry that fails the same way is not
 /// news, and must not rewrite the status on every backoff step).
 pub(crate) fn repeated_failure(stored: Option<&StatusDoc>, text: &str) -> bool {
@@ -232,6 +258,18 @@ mod tests {
     use super::*;
     use crate::plan::WriteOp;
     use crate::status::ObjectStatus;
+
+    #[test]
+    fn nomads_register_warnings_become_one_warning_event() {
+        assert_eq!(warnings_event("nomad job web", ""), None);
+        let text = "2 warning(s):\n\n* Memory oversubscription is not enabled; Task \"web.app\" memory_max value will be ignored. Update the Scheduler Configuration to allow oversubscription.\n* Group \"web\" has warnings: x";
+        let (type_, reason, message) = warnings_event("nomad job web", text).unwrap();
+        assert_eq!((type_, reason), (EventType::Warning, "NomadWarning"));
+        assert_eq!(
+            message,
+            "nomad job web accepted with warnings: Memory oversubscription is not enabled; Task \"web.app\" memory_max value will be ignored. Update the Scheduler Configuration to allow oversubscription.; Group \"web\" has warnings: x"
+        );
+    }
 
     fn change(path: &str) -> FieldChange {
         FieldChange {

@@ -1806,6 +1806,49 @@ pub(crate) async fn catalog_nodes(state: &ConsulState, req: &Req) -> ApiResult {
     Ok(web::json_meta(state, req, &Value::Array(nodes), &meta))
 }
 
+/// `GET /v1/catalog/node/<name>`: the node and its services. An unknown node is
+/// `200 null` (Consul's `NodeServices` is nil), still with the index headers, so a
+/// watch can wait for the node to appear.
+pub(crate) async fn catalog_node(state: &ConsulState, req: &Req, name: &str) -> ApiResult {
+    let opts = web::read_opts(state, req)?;
+    let authz = web::authz(state, req)?;
+    let index = |s: &Store| s.data.indexes.nodes.max(s.data.indexes.services);
+    web::block(state, &opts, &Watch::Catalog, index).await;
+    let store = state.store.lock();
+    let mut filtered = false;
+    let body = match store.data.nodes.get(name) {
+        Some(n) if authz.allows(Res::Node, Access::Read, &n.name) => {
+            let mut services = Map::new();
+            for sv in store
+                .data
+                .services
+                .get(name)
+                .into_iter()
+                .flat_map(|m| m.values())
+            {
+                if authz.allows(Res::Service, Access::Read, &sv.service) {
+                    services.insert(sv.id.clone(), service_json(sv));
+                } else {
+                    filtered = true;
+                }
+            }
+            json!({"Node": node_json(n), "Services": services})
+        }
+        Some(_) => {
+            filtered = true;
+            Value::Null
+        }
+        None => Value::Null,
+    };
+    let meta = Meta {
+        index: index(&store).max(1),
+        filtered,
+        consistency: Some(consistency(&opts)),
+    };
+    drop(store);
+    Ok(web::json_meta(state, req, &body, &meta))
+}
+
 /// `GET /v1/catalog/service/<name>`.
 pub(crate) async fn catalog_service(state: &ConsulState, req: &Req, name: &str) -> ApiResult {
     let opts = web::read_opts(state, req)?;

@@ -390,6 +390,8 @@ async fn catalog_route(
         catalog::catalog_nodes(&s, &req).await
     } else if path == "/v1/catalog/datacenters" && get {
         catalog::catalog_datacenters(&s, &req)
+    } else if path.starts_with("/v1/catalog/node/") && get {
+        catalog::catalog_node(&s, &req, &arg).await
     } else if path.starts_with("/v1/catalog/service/") && get {
         catalog::catalog_service(&s, &req, &arg).await
     } else if path.starts_with("/v1/health/service/") && get {
@@ -438,6 +440,7 @@ pub(crate) fn router(state: Arc<ConsulState>) -> Router {
         .route("/v1/catalog/services", any(catalog_route))
         .route("/v1/catalog/nodes", any(catalog_route))
         .route("/v1/catalog/datacenters", any(catalog_route))
+        .route("/v1/catalog/node/{name}", any(catalog_route))
         .route("/v1/catalog/service/{name}", any(catalog_route))
         .route("/v1/health/service/{name}", any(catalog_route))
         .route("/v1/health/connect/{name}", any(catalog_route))

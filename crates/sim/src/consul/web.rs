@@ -7,7 +7,7 @@ use super::ConsulState;
 use super::acl::{AclError, Authz};
 use super::store::{Store, Watch};
 use crate::Product;
-use crate::blocking::{BlockingParams, wait_for_change};
+use crate::blocking::{BlockingParams, OnRestore, wait_for_change};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -209,7 +209,7 @@ pub(crate) async fn block(
     }
     let mut cursor: Option<u64> = None;
     let wanted = opts.blocking.index;
-    wait_for_change(&state.clock, opts.blocking, || {
+    wait_for_change(&state.clock, OnRestore::Answer, opts.blocking, || {
         let store = state.store.lock();
         let now = store.changes.cursor();
         match cursor {

@@ -216,7 +216,13 @@ pub(crate) async fn block(
     {
         return Err(error(400, &format!("Invalid stale value: {stale:?}")));
     }
-    Ok(crate::blocking::wait_for_change(&state.clock, params, &mut current).await)
+    Ok(crate::blocking::wait_for_change(
+        &state.clock,
+        crate::blocking::OnRestore::Rerun,
+        params,
+        &mut current,
+    )
+    .await)
 }
 
 /// Parses a JSON request body (400 with the decoder's text).

@@ -128,7 +128,7 @@ fn do_register(
         Ok(j) => j,
         Err(e) => return error(400, &e),
     };
-    let (errs, warnings) = validate(&job);
+    let (errs, warnings) = validate(&job, st.cfg.memory_oversubscription);
     if !errs.is_empty() {
         return error(500, &multierror(&errs));
     }
@@ -420,7 +420,7 @@ async fn plan(
         Ok(j) => j,
         Err(e) => return error(400, &e),
     };
-    let (errs, warnings) = validate(&job);
+    let (errs, warnings) = validate(&job, st.cfg.memory_oversubscription);
     if !errs.is_empty() {
         return error(500, &multierror(&errs));
     }
@@ -677,7 +677,7 @@ async fn validate_job(
         Ok(j) => j,
         Err(e) => return error(400, &e),
     };
-    let (errs, warnings) = validate(&job);
+    let (errs, warnings) = validate(&job, st.cfg.memory_oversubscription);
     plain_ok(
         &q,
         &json!({

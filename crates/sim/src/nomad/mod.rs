@@ -88,6 +88,10 @@ pub struct NomadSimConfig {
     /// The server has `consul.task_identity` (tasks get a `consul_<cluster>`
     /// identity).
     pub consul_task_identity: bool,
+    /// The scheduler configuration's `MemoryOversubscriptionEnabled`. Off by default,
+    /// as on Nomad: registering a task with `memory_max` then answers a warning that
+    /// it is ignored.
+    pub memory_oversubscription: bool,
     /// The server's version reported by `/v1/agent/self`.
     pub version: String,
 }
@@ -118,6 +122,7 @@ impl Default for NomadSimConfig {
             vault_default_identity: true,
             consul_service_identity: true,
             consul_task_identity: true,
+            memory_oversubscription: false,
             version: "1.10.3".into(),
         }
     }

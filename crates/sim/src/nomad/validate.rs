@@ -190,7 +190,8 @@ fn service_name_ok(name: &str) -> bool {
         && bytes.iter().all(|c| alnum(*c) || *c == b'-')
 }
 
-fn check_errors(c: &Value) -> Option<String> {
+/// `ServiceCheck.validateCommon` with the Consul provider's allowed types.
+fn check_common_errors(c: &Value) -> Option<String> {
     let kind = s(c, "Type").to_ascii_lowercase();
     match kind.as_str() {
         "grpc" | "tcp" => {}
@@ -210,8 +211,7 @@ fn check_errors(c: &Value) -> Option<String> {
         }
         _ => {
             return Some(format!(
-                "invalid type ({:?}), must be one of \"http\", \"tcp\", or \"script\" type",
-                s(c, "Type")
+                "invalid check type ({kind:?}), must be one of grpc, tcp, http, script"
             ));
         }
     }
@@ -242,17 +242,51 @@ fn check_errors(c: &Value) -> Option<String> {
             go_dur(min)
         ));
     }
+    match s(c, "InitialStatus") {
+        "" | "passing" | "warning" | "critical" => {}
+        other => {
+            return Some(format!(
+                "invalid initial check state ({other}), must be one of \"passing\", \"warning\", \"critical\" or empty"
+            ));
+        }
+    }
+    match s(c, "AddressMode") {
+        "" | "host" | "driver" | "alloc" | "alloc_ipv6" => {}
+        "auto" => {
+            return Some("invalid address_mode \"auto\" - auto only valid for services".into());
+        }
+        other => return Some(format!("invalid address_mode {other:?}")),
+    }
     match s(c, "OnUpdate") {
         "" | "require_healthy" | "ignore_warnings" | "ignore" => {}
         other => {
             return Some(format!(
-                "on_update must be one of require_healthy, ignore_warnings, ignore, got {other:?}"
+                "on_update must be \"require_healthy\", \"ignore_warnings\", or \"ignore\"; got {other:?}"
             ));
         }
     }
     None
 }
 
+/// `ServiceCheck.validateConsul`: the common rules, then `expose` only on the check
+/// types Envoy can expose.
+fn check_errors(c: &Value) -> Option<String> {
+    if let Some(e) = check_common_errors(c) {
+        return Some(e);
+    }
+    let kind = s(c, "Type").to_ascii_lowercase();
+    if b(c, "Expose") && !matches!(kind.as_str(), "grpc" | "http") {
+        return Some("expose may only be set on HTTP or gRPC checks".into());
+    }
+    None
+}
+
+fn has_sidecar(sv: &Value) -> bool {
+    sv["Connect"]["SidecarService"].is_object()
+}
+
+/// `Service.Validate` for the Consul provider (`validateConsulService`), in Nomad's
+/// order: a check that fails one rule is not checked against the later ones.
 fn service_errors(sv: &Value) -> Vec<String> {
     let mut errs = Vec::new();
     let name = s(sv, "Name");
@@ -262,20 +296,52 @@ fn service_errors(sv: &Value) -> Vec<String> {
         ));
     }
     match s(sv, "AddressMode") {
-        "" | "auto" | "host" | "driver" | "alloc" => {}
-        other => errs.push(format!("Service address_mode must be \"auto\", \"host\", \"driver\" or \"alloc\"; not {other:?}")),
-    }
-    match s(sv, "Provider") {
-        "consul" | "nomad" => {}
+        "" | "auto" => {}
+        "host" | "driver" | "alloc" | "alloc_ipv6" => {
+            if !s(sv, "Address").is_empty() {
+                errs.push("Service address_mode must be \"auto\" if address is set".to_string());
+            }
+        }
         other => errs.push(format!(
-            "Service provider must be \"consul\" or \"nomad\"; not {other:?}"
+            "Service address_mode must be \"auto\", \"host\", or \"driver\"; not {other:?}"
         )),
     }
-    let mut seen = HashMap::new();
+    match s(sv, "OnUpdate") {
+        "" | "require_healthy" | "ignore_warnings" | "ignore" => {}
+        other => errs.push(format!(
+            "Service on_update must be \"require_healthy\", \"ignore_warnings\", or \"ignore\"; not {other:?}"
+        )),
+    }
+    match s(sv, "Provider") {
+        "consul" => {}
+        "nomad" => {
+            if sv["Connect"].is_object() {
+                errs.push("Service with provider nomad cannot include Connect blocks".to_string());
+            }
+            return errs;
+        }
+        other => {
+            errs.push(format!(
+                "Service provider must be \"consul\", or \"nomad\"; not {other:?}"
+            ));
+            return errs;
+        }
+    }
     for c in arr(sv, "Checks") {
-        let cname = s(c, "Name").to_string();
-        if seen.insert(cname.clone(), ()).is_some() && !cname.is_empty() {
-            errs.push(format!("Check {cname} is duplicate"));
+        let cname = s(c, "Name");
+        let requires_port = matches!(s(c, "Type"), "grpc" | "http" | "tcp");
+        if s(sv, "PortLabel").is_empty() && s(c, "PortLabel").is_empty() && requires_port {
+            errs.push(format!(
+                "Check {cname} invalid: check requires a port but neither check nor service {name:?} have a port"
+            ));
+            continue;
+        }
+        // Nomad's reason: the app of a Connect service listens inside the network
+        // namespace, where the agent's TCP dial from the host cannot reach it.
+        if s(c, "Type") == "tcp" && has_sidecar(sv) {
+            errs.push(format!(
+                "Check {cname} invalid: tcp checks are not valid for Connect enabled services"
+            ));
             continue;
         }
         if let Some(e) = check_errors(c) {
@@ -295,56 +361,52 @@ fn group_port_labels(g: &Value) -> Vec<String> {
     labels
 }
 
+/// `TaskGroup.validateNetworks` for group networks: unique labels, static ports
+/// unique per host network and in range, `To` in range.
 fn network_errors(g: &Value) -> Vec<String> {
     let mut errs = Vec::new();
     let mut labels: HashMap<String, ()> = HashMap::new();
-    let mut statics: HashMap<i64, String> = HashMap::new();
+    let mut statics: HashMap<(String, i64), String> = HashMap::new();
     for n in arr(g, "Networks") {
-        match s(n, "Mode") {
-            "" | "host" | "bridge" | "none" => {}
-            m if m.starts_with("cni/") => {}
-            other => errs.push(format!("Network mode {other:?} is not supported")),
-        }
-        for p in arr(n, "ReservedPorts") {
+        let mode = s(n, "Mode");
+        for p in arr(n, "ReservedPorts").iter().chain(arr(n, "DynamicPorts")) {
             let label = s(p, "Label").to_string();
             if labels.insert(label.clone(), ()).is_some() {
-                errs.push(format!("Port label {label} already in use"));
+                errs.push(format!(
+                    "Port label {label} already in use by taskgroup network"
+                ));
             }
             let value = i(p, "Value");
-            if value < 0 {
-                errs.push(format!("Port {label:?} cannot be negative"));
-            } else if value > 65535 {
-                errs.push(format!("Port {label:?} cannot be greater than 65535"));
-            } else if let Some(other) = statics.insert(value, label.clone()) {
-                errs.push(format!("Static port {value} already reserved by {other}"));
+            if value != 0 {
+                let host = match s(p, "HostNetwork") {
+                    "" => "default".to_string(),
+                    h => h.to_string(),
+                };
+                if let Some(other) = statics.get(&(host.clone(), value)) {
+                    if !b(p, "IgnoreCollision") {
+                        errs.push(format!("Static port {value} already reserved by {other}"));
+                    }
+                } else if value > 65535 {
+                    errs.push(format!(
+                        "Port {label} ({value}) cannot be greater than 65535"
+                    ));
+                } else {
+                    statics.insert((host, value), format!("taskgroup network:{label}"));
+                }
             }
-            if i(p, "To") < -1 {
+            let to = i(p, "To");
+            if to < -1 {
                 errs.push(format!(
-                    "Port {label:?} cannot be mapped to negative value {}",
-                    i(p, "To")
+                    "Port {label:?} cannot be mapped to negative value {to}"
                 ));
-            } else if i(p, "To") > 65535 {
+            } else if to > 65535 {
                 errs.push(format!(
-                    "Port {label:?} cannot be mapped to a port (to) greater than 65535"
+                    "Port {label:?} cannot be mapped to a port ({to}) greater than 65535"
                 ));
             }
-        }
-        for p in arr(n, "DynamicPorts") {
-            let label = s(p, "Label").to_string();
-            if label.is_empty() {
-                errs.push("Port label must not be empty".to_string());
-            }
-            if labels.insert(label.clone(), ()).is_some() {
-                errs.push(format!("Port label {label} already in use"));
-            }
-            if i(p, "To") < -1 {
+            if b(p, "IgnoreCollision") && !(mode.is_empty() || mode == "host") {
                 errs.push(format!(
-                    "Port {label:?} cannot be mapped to negative value {}",
-                    i(p, "To")
-                ));
-            } else if i(p, "To") > 65535 {
-                errs.push(format!(
-                    "Port {label:?} cannot be mapped to a port (to) greater than 65535"
+                    "Port {label:?} collision may not be ignored on non-host network mode {mode:?}"
                 ));
             }
         }
@@ -356,9 +418,13 @@ fn group_service_errors(g: &Value) -> Vec<String> {
     let mut errs = Vec::new();
     let labels = group_port_labels(g);
     let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for sv in arr(g, "Services") {
-        for e in service_errors(sv) {
-            errs.push(e);
+    for (idx, sv) in arr(g, "Services").iter().enumerate() {
+        if let Some(e) = nested(service_errors(sv)) {
+            errs.push(format!(
+                "Service[{idx}] {} validation failed: {e}",
+                s(sv, "Name")
+            ));
+            continue;
         }
         let port = s(sv, "PortLabel");
         if !port.is_empty() && port.parse::<u16>().is_err() && !labels.iter().any(|l| l == port) {
@@ -610,6 +676,9 @@ fn periodic_errors(p: &Value) -> Vec<String> {
         return errs;
     }
     let spec = s(p, "Spec");
+    if !spec.is_empty() && !arr(p, "Specs").is_empty() {
+        errs.push("Only cron or crons may be used".to_string());
+    }
     if spec.is_empty() && arr(p, "Specs").is_empty() {
         errs.push("Must specify a spec".to_string());
     }
@@ -635,9 +704,93 @@ fn periodic_errors(p: &Value) -> Vec<String> {
     errs
 }
 
+/// `groupConnectSidecarValidate` then `groupConnectUpstreamsValidate`: the network
+/// rules of a group whose service has a sidecar, and distinct upstream listeners.
+fn connect_errors(g: &Value) -> Option<String> {
+    let gname = s(g, "Name");
+    let mut listeners: HashMap<String, String> = HashMap::new();
+    for sv in arr(g, "Services").iter().filter(|sv| has_sidecar(sv)) {
+        let nets = arr(g, "Networks");
+        if nets.len() != 1 {
+            return Some(format!(
+                "connect sidecar: must have exactly one network for Consul Connect: group {gname:?} has {} networks",
+                nets.len()
+            ));
+        }
+        let mode = s(&nets[0], "Mode");
+        if mode != "bridge" && !mode.starts_with("cni/") {
+            return Some(format!(
+                "connect sidecar: invalid network mode for Consul Connect: group {gname:?} uses network mode {mode:?}; must be \"bridge\" or \"cni/*\""
+            ));
+        }
+        let svc_name = s(sv, "Name");
+        if svc_name.chars().any(|c| c.is_ascii_uppercase()) {
+            return Some(format!(
+                "Consul Connect service name {svc_name:?} in group {gname:?} must not contain uppercase characters"
+            ));
+        }
+        if gname.chars().any(|c| c.is_ascii_uppercase()) {
+            return Some(format!(
+                "Consul Connect group {gname:?} with service {svc_name:?} must not contain uppercase characters"
+            ));
+        }
+        for up in arr(&sv["Connect"]["SidecarService"]["Proxy"], "Upstreams") {
+            let addr = s(up, "LocalBindAddress");
+            // net.JoinHostPort brackets IPv6 literals.
+            let host = if addr.contains(':') {
+                format!("[{addr}]")
+            } else {
+                addr.to_string()
+            };
+            let listener = format!("{host}:{}", i(up, "LocalBindPort"));
+            if let Some(other) = listeners.insert(listener.clone(), svc_name.to_string()) {
+                return Some(format!(
+                    "Consul Connect services {svc_name:?} and {other:?} in group {gname:?} using same address for upstreams ({listener})"
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// `jobExposeCheckHook.Validate`: an exposed check needs one bridge network and a
+/// group service with a sidecar.
+fn expose_errors(g: &Value) -> Option<String> {
+    let gname = s(g, "Name");
+    let exposes = |sv: &Value| arr(sv, "Checks").iter().any(|c| b(c, "Expose"));
+    if arr(g, "Services").iter().any(exposes) {
+        let nets = arr(g, "Networks");
+        if nets.len() != 1 {
+            return Some(format!(
+                "connect expose check: must have exactly one network for Consul Connect: group {gname:?} has {} networks",
+                nets.len()
+            ));
+        }
+        let mode = s(&nets[0], "Mode");
+        if mode != "bridge" && !mode.starts_with("cni/") {
+            return Some(format!(
+                "connect expose check: invalid network mode for Consul Connect: group {gname:?} uses network mode {mode:?}; must be \"bridge\" or \"cni/*\""
+            ));
+        }
+    }
+    for sv in arr(g, "Services") {
+        for c in arr(sv, "Checks") {
+            if b(c, "Expose") && !has_sidecar(sv) {
+                return Some(format!(
+                    "exposed service check {gname}->{}->{} requires use of sidecar_proxy",
+                    s(sv, "Name"),
+                    s(c, "Name")
+                ));
+            }
+        }
+    }
+    None
+}
+
 /// Validation errors (top level, flattened as the server's multierror is) and
-/// warnings for a canonical job.
-pub(crate) fn validate(job: &Value) -> (Vec<String>, Vec<String>) {
+/// warnings for a canonical job, on a server whose scheduler configuration has
+/// memory oversubscription on or off.
+pub(crate) fn validate(job: &Value, oversubscription: bool) -> (Vec<String>, Vec<String>) {
     let mut errs = Vec::new();
     let mut warnings = Vec::new();
     if s(job, "Region").is_empty() {
@@ -747,27 +900,18 @@ pub(crate) fn validate(job: &Value) -> (Vec<String>, Vec<String>) {
     if !(1..=100).contains(&priority) {
         errs.push("job priority must be between [1, 100]".to_string());
     }
-    // Connect validator (runs as an admission validator).
+    // The admission validators run in Nomad's order (connect, expose, ..., then the
+    // job's own Validate); each adds at most its first error, ahead of the job's.
+    let mut admission = Vec::new();
+    if let Some(e) = groups.iter().find_map(connect_errors) {
+        admission.push(e);
+    }
+    if let Some(e) = groups.iter().find_map(expose_errors) {
+        admission.push(e);
+    }
+    admission.append(&mut errs);
+    let errs = admission;
     for g in groups {
-        let has_sidecar = arr(g, "Services")
-            .iter()
-            .any(|sv| sv["Connect"]["SidecarService"].is_object());
-        if has_sidecar {
-            let nets = arr(g, "Networks");
-            if nets.len() != 1 {
-                errs.push(format!(
-                    "Consul Connect sidecars require exactly 1 network, found {} in group {:?}",
-                    nets.len(),
-                    s(g, "Name")
-                ));
-            } else if s(&nets[0], "Mode") != "bridge" {
-                errs.push(format!(
-                    "Consul Connect sidecar requires bridge network, found {:?} in group {:?}",
-                    s(&nets[0], "Mode"),
-                    s(g, "Name")
-                ));
-            }
-        }
         for t in arr(g, "Tasks") {
             for wid in arr(t, "Identities") {
                 if s(wid, "Name").starts_with("vault_") && !t["Vault"].is_object() {
@@ -777,6 +921,18 @@ pub(crate) fn validate(job: &Value) -> (Vec<String>, Vec<String>) {
                         s(wid, "Name")
                     ));
                 }
+            }
+        }
+    }
+    // `memoryOversubscriptionValidate`, after the job's own Validate.
+    for g in groups.iter().filter(|_| !oversubscription) {
+        for t in arr(g, "Tasks") {
+            if i(&t["Resources"], "MemoryMaxMB") != 0 {
+                warnings.push(format!(
+                    "Memory oversubscription is not enabled; Task \"{}.{}\" memory_max value will be ignored. Update the Scheduler Configuration to allow oversubscription.",
+                    s(g, "Name"),
+                    s(t, "Name")
+                ));
             }
         }
     }

@@ -23,6 +23,10 @@ pub(super) enum Route {
         orphan: bool,
     },
     TokenRevokeSelf,
+    /// `auth/token/revoke` (token in the body).
+    TokenRevoke,
+    /// `auth/token/revoke-accessor` (accessor in the body).
+    TokenRevokeAccessor,
     TokenRenewSelf,
     JwtRoleList(String),
     JwtRole(String, String),
@@ -88,6 +92,8 @@ impl Route {
                 "create" => Route::TokenCreate { orphan: false },
                 "create-orphan" => Route::TokenCreate { orphan: true },
                 "revoke-self" => Route::TokenRevokeSelf,
+                "revoke" => Route::TokenRevoke,
+                "revoke-accessor" => Route::TokenRevokeAccessor,
                 "renew-self" => Route::TokenRenewSelf,
                 _ => match sub.strip_prefix("lookup/") {
                     Some(t) if !t.is_empty() => Route::TokenLookup(Some(t.to_string())),
@@ -123,6 +129,8 @@ impl Route {
             | Route::TokenLookup(_)
             | Route::TokenCreate { .. }
             | Route::TokenRevokeSelf
+            | Route::TokenRevoke
+            | Route::TokenRevokeAccessor
             | Route::TokenRenewSelf => "token".into(),
             Route::JwtRoleList(m)
             | Route::JwtRole(m, _)
@@ -181,6 +189,8 @@ impl Route {
             (Route::TokenLookup(t), Op::Read | Op::Update) => token::lookup(cx, t.as_deref()),
             (Route::TokenCreate { orphan }, Op::Update | Op::Create) => token::create(cx, *orphan),
             (Route::TokenRevokeSelf, Op::Update | Op::Create) => token::revoke_self(cx),
+            (Route::TokenRevoke, Op::Update | Op::Create) => token::revoke(cx),
+            (Route::TokenRevokeAccessor, Op::Update | Op::Create) => token::revoke_accessor(cx),
             (Route::TokenRenewSelf, Op::Update | Op::Create) => token::renew_self(cx),
             (Route::JwtRoleList(mount), Op::List) => jwt::role_list(cx, mount),
             (Route::JwtRole(mount, name), Op::Read) => jwt::role_read(cx, mount, name),

@@ -579,16 +579,74 @@ fn auth_block(entry: &TokenEntry) -> Value {
     })
 }
 
-/// POST `auth/token/revoke-self`: revokes the caller (and tokens it created).
-pub(super) fn revoke_self(cx: &mut Cx<'_>) -> Outcome {
-    match cx.caller.source {
-        Source::Minted => revoke_tree(cx.inner, &cx.caller.entry.id),
+/// Revokes a resolved token: a minted one with the tokens it created; the root and
+/// configured tokens (which live in the configuration) by their accessor.
+fn revoke_view(inner: &mut Inner, view: &TokenView) {
+    match view.source {
+        Source::Minted => revoke_tree(inner, &view.entry.id),
         Source::Root | Source::Configured(_) => {
-            cx.inner
-                .revoked_accessors
-                .insert(cx.caller.entry.accessor.clone());
+            inner.revoked_accessors.insert(view.entry.accessor.clone());
         }
     }
+}
+
+/// POST `auth/token/revoke-self`: revokes the caller (and tokens it created).
+pub(super) fn revoke_self(cx: &mut Cx<'_>) -> Outcome {
+    let caller = cx.caller.clone();
+    revoke_view(cx.inner, &caller);
+    cx.changed = true;
+    Ok(None)
+}
+
+/// A string field of the request body, `""` when absent.
+fn body_string(cx: &Cx<'_>, field: &str) -> Result<String, VErr> {
+    match cx.data.get(field) {
+        Some(v) => api::weak_string(v).map_err(|e| api::field_error(field, v, &e)),
+        None => Ok(String::new()),
+    }
+}
+
+/// POST `auth/token/revoke`: revokes the token in the body and its children. An
+/// unknown or already revoked token is a no-op 204, as in Vault's `revokeCommon`.
+pub(super) fn revoke(cx: &mut Cx<'_>) -> Outcome {
+    let secret = body_string(cx, "token")?;
+    if secret.is_empty() {
+        return Err(VErr::bad("missing token ID"));
+    }
+    let now = cx.now;
+    if let Some(view) = resolve(cx.inner, cx.state, &secret, now) {
+        revoke_view(cx.inner, &view);
+        cx.changed = true;
+    }
+    Ok(None)
+}
+
+/// POST `auth/token/revoke-accessor`: revokes the token behind an accessor; an
+/// unknown accessor is 400 `invalid accessor` (Vault's `lookupByAccessor`).
+pub(super) fn revoke_accessor(cx: &mut Cx<'_>) -> Outcome {
+    let accessor = body_string(cx, "accessor")?;
+    if accessor.is_empty() {
+        return Err(VErr::bad("missing accessor"));
+    }
+    let minted = cx
+        .inner
+        .tokens
+        .values()
+        .find(|t| t.accessor == accessor)
+        .map(|t| t.id.clone());
+    if let Some(id) = minted {
+        revoke_tree(cx.inner, &id);
+        cx.changed = true;
+        return Ok(None);
+    }
+    let config = &cx.state.ctx.config;
+    let configured = std::iter::once(config.vault_root_token.as_str())
+        .chain(config.tokens_for(Product::Vault).map(|t| t.secret.as_str()))
+        .any(|secret| fixed_accessor(secret) == accessor);
+    if !configured || cx.inner.revoked_accessors.contains(&accessor) {
+        return Err(VErr::bad("invalid accessor"));
+    }
+    cx.inner.revoked_accessors.insert(accessor);
     cx.changed = true;
     Ok(None)
 }

@@ -277,6 +277,12 @@ fn update(spec: &ServiceSpec, out: &mut Vec<Finding>) {
     }
 }
 
+/// Every service with a `port` is in the Connect mesh, and Nomad refuses a TCP check
+/// on a Connect service (the app listens inside the network namespace, out of the
+/// agent's reach). Rendering it anyway would fail every registration; replacing it
+/// with the sidecar's own listener check would report a dead app as healthy.
+const TCP_IN_MESH: &str = "a `tcp` check cannot run on a service in the mesh (Nomad: \"tcp checks are not valid for Connect enabled services\"): use `http: /path`, which the sidecar exposes to the health checker, or remove `check` (the sidecar's own listener check stays)";
+
 fn health_check(spec: &ServiceSpec, out: &mut Vec<Finding>) {
     let Some(check) = &spec.spec.check else {
         return;
@@ -301,6 +307,13 @@ fn health_check(spec: &ServiceSpec, out: &mut Vec<Finding>) {
             )
             .at_key(),
         ),
+        (None, Some(true)) if spec.spec.port.is_some() && !spec.is_batch() => {
+            out.push(Finding::error(
+                path.key("tcp"),
+                "tcp-check-in-mesh",
+                TCP_IN_MESH,
+            ));
+        }
         _ => {}
     }
     if let Some(CheckKind::Http(http)) = check.kind()

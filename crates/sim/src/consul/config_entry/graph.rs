@@ -148,6 +148,24 @@ fn has_permissions(e: &Obj) -> bool {
 
 const CHAIN_KINDS: [&str; 3] = ["service-router", "service-splitter", "service-resolver"];
 
+/// The first service the chain's own entries reach whose protocol is not `proto`.
+fn inconsistent_protocol(
+    store: &Store,
+    p: &Proposal<'_>,
+    chain: &str,
+    proto: &str,
+) -> Option<(String, String)> {
+    CHAIN_KINDS
+        .iter()
+        .filter_map(|kind| lookup(store, p, kind, chain).map(|e| related_services(kind, chain, e)))
+        .flatten()
+        .filter(|svc| svc != chain)
+        .find_map(|svc| {
+            let other = protocol_of(store, p, &svc);
+            (other != proto).then_some((svc, other))
+        })
+}
+
 /// Consul's `validateProposedConfigEntryInGraph`: `Err` is the 500 message.
 pub(crate) fn validate(store: &Store, p: &Proposal<'_>) -> Result<(), String> {
     // Gateways of different kinds cannot share a name.
@@ -226,6 +244,14 @@ pub(crate) fn validate(store: &Store, p: &Proposal<'_>) -> Result<(), String> {
     let mut protocols: HashMap<String, (String, bool)> = HashMap::new();
     for chain in &chains {
         let proto = protocol_of(store, p, chain);
+        // Compiling the chain records every service it reaches (route destinations,
+        // splits, resolver redirects and failovers); they must share one protocol,
+        // and Consul checks that before the advanced-routing rule.
+        if let Some((svc, other)) = inconsistent_protocol(store, p, chain, &proto) {
+            return Err(format!(
+                "discovery chain {chain:?} uses inconsistent protocols; service {svc:?} has {other:?} which is not {proto:?}"
+            ));
+        }
         let advanced = lookup(store, p, "service-router", chain).is_some()
             || lookup(store, p, "service-splitter", chain).is_some();
         if advanced && !http_like(&proto) {
