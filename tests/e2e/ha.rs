@@ -173,3 +173,67 @@ async fn an_operator_killed_mid_reconcile_is_finished_by_the_next_without_duplic
     );
     env.finish().await;
 }
+
+/// The crash falls after the job's registration landed and before the status that
+/// records it was written: the next leader finds the job as the spec wants it, writes
+/// it no more, and writes the right status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_killed_after_its_register_landed_is_not_repeated_by_the_next() {
+    let mut env = Env::start().await;
+    env.operator("a").await;
+    // Status writes hang: nothing after the writes of the pass is recorded.
+    let held = env.sim.faults().add(FaultRule {
+        id: 0,
+        product: Product::Consul,
+        path_prefix: Some("/v1/txn".into()),
+        methods: Some(vec!["PUT".into()]),
+        count: None,
+        kind: FaultRuleKind::Stall {
+            stall_ms: 3_000,
+            rate: 1.0,
+        },
+    });
+    let g = env.put_spec("shop/web", &web("shop", "web", "1.0.0")).await;
+    wait_for("a's registration to land", steward_e2e::WAIT, || async {
+        match env.job("shop", "web").await {
+            Some(_) => Ok(()),
+            None => Err("no job yet".to_owned()),
+        }
+    })
+    .await;
+    let session = env.kill("a").unwrap();
+    assert!(
+        env.status("shop/web").await.is_none(),
+        "no status was written"
+    );
+    assert!(env.sim.consul_expire_session(&session));
+    env.sim.faults().remove(held);
+
+    let mark = env.log.mark();
+    env.operator("b").await;
+    let s = env.wait_synced("shop/web", g).await;
+    env.settle(Duration::from_millis(300)).await;
+    let by_b: Vec<_> = env
+        .log
+        .since(mark)
+        .into_iter()
+        .filter(|r| r.operator == "b" && r.is_object_write())
+        .map(|r| (r.method, r.path))
+        .collect();
+    assert!(
+        !by_b.iter().any(|(m, p)| m == "PUT" && p == "/v1/jobs"),
+        "registered again: {by_b:?}"
+    );
+    assert!(
+        by_b.iter().all(|(_, p)| p == "/v1/config"),
+        "only the route, if the crash came before it: {by_b:?}"
+    );
+    assert_eq!(env.job_versions("shop", "web").await.len(), 1);
+    assert_eq!(s.observed_generation, g);
+    assert_eq!(s.objects.len(), 6, "{s:?}");
+    assert_eq!(
+        s.object_state("nomad-job", "web"),
+        Some(steward_operator::status::ObjectState::Synced)
+    );
+    env.finish().await;
+}

@@ -365,6 +365,65 @@ fn a_concurrent_write_is_a_cas_failure_with_exit_3() {
     );
 }
 
+fn txn_fault(bed: &Bed, kind: FaultRuleKind) {
+    bed.sim().faults().add(FaultRule {
+        id: 0,
+        product: Product::Consul,
+        path_prefix: Some("/v1/txn".into()),
+        methods: Some(vec!["PUT".into()]),
+        count: Some(1),
+        kind,
+    });
+}
+
+#[test]
+fn a_transaction_whose_answer_was_lost_is_read_back_and_recognised() {
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    for (i, lost) in [
+        FaultRuleKind::ErrorAfterCommit {
+            status: 500,
+            rate: 1.0,
+        },
+        FaultRuleKind::ResetAfterCommit { rate: 1.0 },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        write_specs(dir.path(), "team", &[format!("lost-{i}")]);
+        txn_fault(&bed, lost);
+        let before = bed.txns();
+        let r = bed.steward(&["push", path, "--source", "t"]);
+        r.expect_code(0);
+        assert!(
+            r.stderr
+                .contains("reading its 1 keys back shows it was applied"),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(bed.txns() - before, 1, "sent once");
+        assert_eq!(bed.kv(&format!("steward/specs/team/lost-{i}")).len(), 1);
+    }
+    // Refused before anything was applied: nothing there, so a write failure.
+    write_specs(dir.path(), "team", &["refused".into()]);
+    txn_fault(
+        &bed,
+        FaultRuleKind::Error {
+            status: 500,
+            rate: 1.0,
+        },
+    );
+    let r = bed.steward(&["push", path, "--source", "t"]);
+    r.expect_code(3);
+    assert!(
+        r.stderr.contains("writing to Consul failed"),
+        "{}",
+        r.stderr
+    );
+    assert!(bed.kv("steward/specs/team/refused").is_empty());
+}
+
 #[test]
 fn dry_run_prints_the_plan_with_diffs_and_writes_nothing() {
     let bed = Bed::new();

@@ -97,14 +97,70 @@ pub async fn apply(
                 }
             },
             Err(e) => {
-                applied.error = Some(ApplyError::Request(e));
-                return applied;
+                // The transaction may have landed and only its answer been lost: read
+                // the keys back. It is atomic: all of it is there, or none.
+                let may_have_landed = e.status().map_or(!e.is_connect(), |s| s >= 500);
+                let found = if may_have_landed {
+                    landed(consul, batch).await
+                } else {
+                    None
+                };
+                let Some(found) = found else {
+                    applied.error = Some(ApplyError::Request(e));
+                    return applied;
+                };
+                eprintln!(
+                    "note: Consul's answer to a transaction was lost ({e}); reading its {} keys back shows it was applied",
+                    batch.len()
+                );
+                applied.txns += 1;
+                applied.generations.extend(found.generations);
+                applied.deleted.extend(found.deleted);
             }
         }
         done += batch.len();
         progress(done);
     }
     applied
+}
+
+/// What a transaction whose answer was lost left in the store.
+struct Landed {
+    generations: BTreeMap<String, u64>,
+    deleted: Vec<String>,
+}
+
+/// Whether every operation of `batch` shows in the store (a set: its value and flags;
+/// a delete: the key gone); `None` when one does not, or a read fails (unknown is not
+/// landed).
+async fn landed(consul: &ConsulClient, batch: &[TxnOp]) -> Option<Landed> {
+    let mut out = Landed {
+        generations: BTreeMap::new(),
+        deleted: Vec::new(),
+    };
+    for op in batch {
+        let stored = consul
+            .kv_get(key_of(op), &QueryOptions::new())
+            .await
+            .ok()?
+            .value;
+        match (op, stored) {
+            (
+                TxnOp::Cas {
+                    key, value, flags, ..
+                }
+                | TxnOp::Set { key, value, flags },
+                Some(pair),
+            ) if pair.value == *value && pair.flags == *flags => {
+                out.generations.insert(key.clone(), pair.modify_index);
+            }
+            (TxnOp::DeleteCas { key, .. } | TxnOp::Delete { key }, None) => {
+                out.deleted.push(key.clone());
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
