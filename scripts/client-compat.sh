@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=target/py-venv
 [ -x "$VENV/bin/python" ] || scripts/install-test-deps.sh
-STEWARD=${STEWARD:-target/debug/steward}
+STEWARD=${STEWARD:-${CARGO_TARGET_DIR:-target}/debug/steward}
 [ -x "$STEWARD" ] || cargo build --locked -p steward-cli
 
 read -r CONSUL_PORT NOMAD_PORT VAULT_PORT < <("$VENV/bin/python" - <<'PY'
