@@ -212,7 +212,7 @@ fn doctor_shows_the_policy_line_a_vault_token_lacks_and_refused_nomad_tokens() {
 }
 
 #[test]
-fn doctor_names_the_url_it_cannot_reach() {
+fn doctor_names_the_url_it_cannot_reach_and_bad_flags_are_usage_errors() {
     let mut cmd = steward();
     cmd.env("CONSUL_HTTP_ADDR", "http://127.0.0.1:1")
         .env("NOMAD_ADDR", "http://127.0.0.1:1")
@@ -224,6 +224,11 @@ fn doctor_names_the_url_it_cannot_reach() {
     let line = failed_line(&r.stdout, "consul reachable");
     assert!(line.contains("cannot reach http://127.0.0.1:1"), "{line}");
     assert!(line.contains("CONSUL_HTTP_ADDR"), "{line}");
+
+    // A bad flag is a usage error (2), not a failed check (1).
+    let r = common::run(&["doctor", "--edge-gateway", "a//b"]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("--edge-gateway"), "{}", r.stderr);
 }
 
 fn free_port() -> u16 {
