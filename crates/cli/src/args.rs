@@ -56,6 +56,11 @@ pub enum Command {
     Run(RunArgs),
     /// Start simulator + operator in one process, push the examples: the place to start.
     Dev(DevArgs),
+    /// Check, read-only, that the servers are ready for `steward run` (for CI too).
+    #[command(after_help = DOCTOR_HELP)]
+    Doctor(DoctorArgs),
+    /// Create what a fresh cluster lacks for `steward run` (idempotent).
+    Bootstrap(BootstrapArgs),
     /// Measure convergence, requests and memory of the operator against the simulator.
     #[command(after_help = BENCH_HELP)]
     Bench(BenchArgs),
@@ -298,6 +303,10 @@ pub struct RunArgs {
     /// (default api-gateway/edge/http).
     #[arg(long, value_name = "GATEWAY")]
     pub edge_gateway: Option<String>,
+    /// Mount of Vault's JWT auth method for Nomad workload identities (default
+    /// jwt-nomad).
+    #[arg(long, value_name = "MOUNT")]
+    pub jwt_auth_mount: Option<String>,
     /// Guardrail policy specs are checked against (default: the built-in safe policy).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
@@ -318,6 +327,72 @@ pub struct RunArgs {
     #[arg(long, default_value = "info", value_name = "FILTER")]
     pub log_level: String,
 }
+
+/// The settings `steward doctor` and `steward bootstrap` share with `steward run`.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Operator settings file (as for `steward run`); flags win.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// KV prefix.
+    #[arg(long, env = "STEWARD_PREFIX")]
+    pub prefix: Option<String>,
+    /// Edge gateway: `NAME`, `KIND/NAME` or `KIND/NAME/LISTENER` (default
+    /// api-gateway/edge/http).
+    #[arg(long, value_name = "GATEWAY")]
+    pub edge_gateway: Option<String>,
+    /// Mount of Vault's JWT auth method for Nomad workload identities (default
+    /// jwt-nomad).
+    #[arg(long, value_name = "MOUNT")]
+    pub jwt_auth_mount: Option<String>,
+}
+
+/// Output of `doctor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DoctorOutput {
+    /// A table with the fix of each failed check.
+    Table,
+    /// The checks as a JSON array.
+    Json,
+}
+
+/// `steward doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Settings shared with `steward run`.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = DoctorOutput::Table)]
+    pub output: DoctorOutput,
+}
+
+/// `steward bootstrap`.
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    /// Settings shared with `steward run`.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Print what would be created and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Spec files or a directory of them whose Nomad namespaces to create (the specs
+    /// already in Consul KV count too).
+    #[arg(long, value_name = "DIR")]
+    pub specs: Option<PathBuf>,
+}
+
+const DOCTOR_HELP: &str = "\
+Makes no write. Checks each server's reachability (TLS included) and version against
+Steward's minimums, Consul's config-entry kinds, the tokens (Consul and Nomad
+acl/token/self, Vault sys/capabilities-self on the paths Steward writes), and the
+prerequisites: the Nomad namespaces of the specs in KV, the edge gateway entry, Vault's
+JWT auth mount and its config, the KV prefix. Each failed check names its fix.
+
+Exit codes:
+  0  every check passed
+  1  a check failed
+  2  usage error (bad flags, unreadable config file)";
 
 /// `steward dev`.
 #[derive(Debug, Args)]

@@ -4,6 +4,9 @@
 mod api_token;
 mod args;
 mod bench;
+mod bootstrap;
+mod cluster;
+mod doctor;
 mod events;
 mod exit;
 mod files;
@@ -81,6 +84,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Gc(GcCommand::Approve(a)) => gc::approve(&a).await,
         Command::Run(a) => operator::run(&a).await,
         Command::Dev(a) => operator::dev(&a).await,
+        Command::Doctor(a) => doctor::run(&a).await,
+        Command::Bootstrap(a) => bootstrap::run(&a).await,
         Command::Bench(a) => bench::run(&a).await,
     }
 }

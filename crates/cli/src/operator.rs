@@ -86,6 +86,9 @@ pub fn run_config(
     if let Some(g) = gateway {
         config.edge_gateway = g;
     }
+    if let Some(mount) = &args.jwt_auth_mount {
+        config.jwt_auth_mount = mount.trim_matches('/').to_owned();
+    }
     if let Some(p) = policy {
         config.policy = p;
     }

@@ -24,6 +24,7 @@ pub mod secret;
 mod tls;
 pub mod transport;
 pub mod vault;
+pub mod versions;
 pub mod watch;
 
 mod util;

@@ -33,6 +33,8 @@ impl StatKey {
             || self.route.starts_with("/v1/validate/")
             || self.route.starts_with("/v1/jobs/parse")
             || self.route.starts_with("/v1/session/renew")
+            // Vault answers capability queries through POST; they change nothing.
+            || self.route.starts_with("/v1/sys/capabilities")
             || self.route.starts_with("/_sim/");
         mutating && !dry_run && self.route != INJECTED_ROUTE
     }
@@ -143,6 +145,7 @@ mod tests {
         s.record(Product::Nomad, "PUT", "/v1/job/{id}/plan", 200);
         s.record(Product::Nomad, "PUT", "/v1/jobs", 200);
         s.record(Product::Vault, "LIST", "/v1/sys/policies/acl", 200);
+        s.record(Product::Vault, "POST", "/v1/sys/capabilities-self", 200);
         assert_eq!(s.writes(Product::Consul), 1);
         assert_eq!(s.writes(Product::Nomad), 1);
         assert_eq!(s.writes(Product::Vault), 0);

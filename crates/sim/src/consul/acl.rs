@@ -309,6 +309,50 @@ impl Acl {
         if self.enabled { "deny" } else { "allow" }
     }
 
+    /// `GET /v1/acl/token/self`: the caller's token as Consul reads it back, or
+    /// `Err((status, text))`: 401 `ACL support disabled` with ACLs off, 403 `ACL not
+    /// found` for an unknown secret. No token is the anonymous token.
+    pub(crate) fn token_self(
+        &self,
+        token: Option<&str>,
+    ) -> Result<serde_json::Value, (u16, String)> {
+        if !self.enabled {
+            return Err((401, "ACL support disabled".to_string()));
+        }
+        match token {
+            None | Some("") | Some("anonymous") => Ok(serde_json::json!({
+                "AccessorID": ANONYMOUS_ACCESSOR,
+                "SecretID": "anonymous",
+                "Description": "Anonymous Token",
+                "Local": false,
+                "CreateIndex": 5,
+                "ModifyIndex": 5,
+            })),
+            Some(secret) => match self.tokens.get(secret) {
+                Some(t) => {
+                    let policies = if t.management {
+                        serde_json::json!([{
+                            "ID": "00000000-0000-0000-0000-000000000001",
+                            "Name": "global-management",
+                        }])
+                    } else {
+                        serde_json::json!([{"ID": accessor_for(&format!("policy:{secret}")), "Name": "sim-rules"}])
+                    };
+                    Ok(serde_json::json!({
+                        "AccessorID": t.accessor,
+                        "SecretID": secret,
+                        "Description": "",
+                        "Policies": policies,
+                        "Local": false,
+                        "CreateIndex": 10,
+                        "ModifyIndex": 10,
+                    }))
+                }
+                None => Err((403, AclError::NotFound.to_string())),
+            },
+        }
+    }
+
     /// Resolves the caller's token; `Err` is Consul's `ACL not found`.
     pub(crate) fn resolve(&self, token: Option<&str>) -> Result<Authz, AclError> {
         if !self.enabled {
@@ -541,6 +585,27 @@ impl Authz {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn token_self_answers_as_consul_with_acls_off_unknown_anonymous_and_known_tokens() {
+        let off = Acl::default().token_self(Some("x")).unwrap_err();
+        assert_eq!(off, (401, "ACL support disabled".to_string()));
+        let tokens = [TokenConfig {
+            product: Product::Consul,
+            secret: "s3cret".into(),
+            management: true,
+            rules: String::new(),
+        }];
+        let acl = Acl::from_config(tokens.iter());
+        assert_eq!(acl.token_self(Some("nope")).unwrap_err().0, 403);
+        assert_eq!(
+            acl.token_self(None).unwrap()["AccessorID"],
+            ANONYMOUS_ACCESSOR
+        );
+        let known = acl.token_self(Some("s3cret")).unwrap();
+        assert_eq!(known["Policies"][0]["Name"], "global-management");
+        assert_eq!(known["AccessorID"], accessor_for("s3cret"));
+    }
 
     fn authz(rules: &str) -> Authz {
         Authz::Token {

@@ -4,7 +4,7 @@
 //! (sessions, TTLs, lock-delay), [`config_entry`] (config entries with server-side
 //! normalisation and graph validation), [`catalog`] (catalog, agent, health; and the
 //! internal registration API the Nomad module calls — see its module docs), [`acl`]
-//! (tokens and rules). [`store`] holds every table behind one lock with one index
+//! (tokens and rules; `acl/token/self`). [`store`] holds every table behind one lock with one index
 //! clock; [`web`] has what all endpoints share (headers, errors, blocking waits).
 
 mod acl;
@@ -402,6 +402,11 @@ async fn catalog_route(
         catalog::health_checks(&s, &req, &arg).await
     } else if path == "/v1/agent/self" && get {
         catalog::agent_self(&s, &req)
+    } else if path == "/v1/acl/token/self" && get {
+        match s.acl.token_self(req.token.as_deref()) {
+            Ok(v) => Ok(web::json(&s, &req, &v)),
+            Err((status, msg)) => Err(web::ApiError::new(status, msg)),
+        }
     } else if path == "/v1/agent/services" && get {
         catalog::agent_services(&s, &req)
     } else if path == "/v1/agent/service/register" && put {
@@ -446,6 +451,7 @@ pub(crate) fn router(state: Arc<ConsulState>) -> Router {
         .route("/v1/health/connect/{name}", any(catalog_route))
         .route("/v1/health/checks/{name}", any(catalog_route))
         .route("/v1/agent/self", any(catalog_route))
+        .route("/v1/acl/token/self", any(catalog_route))
         .route("/v1/agent/services", any(catalog_route))
         .route("/v1/agent/service/register", any(catalog_route))
         .route("/v1/agent/service/deregister/{id}", any(catalog_route))

@@ -213,6 +213,8 @@ impl Authz {
 pub(crate) struct Acl {
     enabled: bool,
     tokens: BTreeMap<String, Result<Authz, String>>,
+    /// Accessor ID of each token (by secret), as `acl/token/self` shows it.
+    accessors: BTreeMap<String, String>,
 }
 
 impl Acl {
@@ -227,8 +229,53 @@ impl Acl {
                 Policy::parse(&t.rules).map(Authz::Policy)
             };
             acl.tokens.insert(t.secret.clone(), authz);
+            acl.accessors
+                .insert(t.secret.clone(), uuid::Uuid::new_v4().to_string());
         }
         acl
+    }
+
+    /// `GET /v1/acl/token/self`: the caller's token, or the status and text Nomad
+    /// answers: 400 `ACL support disabled` with ACLs off (the RPC's coded error), 403
+    /// `ACL token not found` for an unknown secret. Without a token the anonymous
+    /// token is shown, as Nomad resolves an empty secret to it.
+    pub(crate) fn token_self(
+        &self,
+        token: Option<&str>,
+    ) -> Result<serde_json::Value, (u16, &'static str)> {
+        if !self.enabled {
+            return Err((400, "ACL support disabled"));
+        }
+        let Some(secret) = token else {
+            return Ok(serde_json::json!({
+                "AccessorID": "anonymous",
+                "SecretID": "anonymous",
+                "Name": "Anonymous Token",
+                "Type": "client",
+                "Policies": ["anonymous"],
+                "Roles": null,
+                "Global": false,
+                "ExpirationTime": null,
+                "CreateIndex": 0,
+                "ModifyIndex": 0,
+            }));
+        };
+        let Some(authz) = self.tokens.get(secret) else {
+            return Err((403, "ACL token not found"));
+        };
+        let management = matches!(authz, Ok(Authz::All));
+        Ok(serde_json::json!({
+            "AccessorID": self.accessors.get(secret).cloned().unwrap_or_default(),
+            "SecretID": secret,
+            "Name": "",
+            "Type": if management { "management" } else { "client" },
+            "Policies": if management { serde_json::Value::Null } else { serde_json::json!(["sim-rules"]) },
+            "Roles": null,
+            "Global": true,
+            "ExpirationTime": null,
+            "CreateIndex": 1,
+            "ModifyIndex": 1,
+        }))
     }
 
     /// Whether ACLs are enforced.
@@ -256,6 +303,29 @@ impl Acl {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn token_self_answers_as_nomad_with_acls_off_unknown_anonymous_and_known_tokens() {
+        assert_eq!(
+            Acl::default().token_self(Some("x")),
+            Err((400, "ACL support disabled"))
+        );
+        let tokens = [TokenConfig {
+            product: Product::Nomad,
+            secret: "s3cret".into(),
+            management: true,
+            rules: String::new(),
+        }];
+        let acl = Acl::from_config(tokens.iter());
+        assert_eq!(
+            acl.token_self(Some("nope")),
+            Err((403, "ACL token not found"))
+        );
+        assert_eq!(acl.token_self(None).unwrap()["AccessorID"], "anonymous");
+        let known = acl.token_self(Some("s3cret")).unwrap();
+        assert_eq!(known["Type"], "management");
+        assert_eq!(known["SecretID"], "s3cret");
+    }
 
     #[test]
     fn namespace_policies_grant_capabilities_with_globs() {

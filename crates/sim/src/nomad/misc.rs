@@ -45,6 +45,51 @@ pub(crate) fn routes() -> Router<Arc<NomadState>> {
         .route("/v1/agent/members", get(agent_members))
         .route("/v1/regions", get(regions))
         .route("/v1/nodes", get(nodes))
+        .route("/v1/acl/token/self", get(acl_token_self))
+        .route("/.well-known/jwks.json", get(jwks))
+}
+
+// ----- ACL token and workload identity keys -----
+
+async fn acl_token_self(State(st): St, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
+    let q = Query::parse(raw.as_deref());
+    let token = crate::acl::request_token(crate::Product::Nomad, &headers, q.map());
+    match st.acl.token_self(token.as_deref()) {
+        Ok(v) => super::http::plain_ok(&q, &v),
+        Err((status, msg)) => error(status, msg),
+    }
+}
+
+/// `GET /.well-known/jwks.json`: the public keys of the keyring that signs workload
+/// identities, unauthenticated, with Nomad's `Cache-Control` (Vault's JWT auth method
+/// reads it through its `jwks_url`). The simulator signs nothing, so the one Ed25519
+/// key is a fixed value derived from the node ID; its shape is the real one.
+async fn jwks(State(st): St) -> Response {
+    use base64::Engine as _;
+    let seed = st.cfg.node_id.replace('-', "");
+    let mut x = [0u8; 32];
+    for (i, b) in seed.bytes().cycle().take(32).enumerate() {
+        x[i] = b;
+    }
+    let body = json!({
+        "keys": [{
+            "use": "sig",
+            "kty": "OKP",
+            "kid": st.cfg.node_id,
+            "crv": "Ed25519",
+            "alg": "EdDSA",
+            "x": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(x),
+        }]
+    });
+    (
+        http::StatusCode::OK,
+        [
+            (http::header::CONTENT_TYPE, "application/json"),
+            (http::header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 // ----- namespaces -----

@@ -3,7 +3,8 @@
 //! - `jobs`: register, read, list, versions, plan, validate, stop/purge, summaries,
 //!   evaluations, allocations, deployments ([`jobs`]).
 //! - `misc`: namespaces, evaluations/allocations/deployments by ID, deployment
-//!   promotion, status, agent, regions ([`misc`]).
+//!   promotion, status, agent, regions, `acl/token/self`, and the workload-identity
+//!   JWKS at `/.well-known/jwks.json` ([`misc`]).
 //! - `events`: the `/v1/event/stream` NDJSON stream over a bounded event buffer.
 //! - The scheduling model ([`store`]): every registration creates an evaluation
 //!   processed at the next index; service jobs get allocations that move pending →
