@@ -356,3 +356,54 @@ async fn wiping_the_seven_examples_is_blocked_and_their_statuses_say_so_until_ap
     assert!(handle.metrics_text().contains("steward_gc_blocked 0"));
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_spec_whose_objects_cannot_be_deleted_says_deleting_with_the_failure() {
+    let mut env = Env::start().await;
+    env.operator("a").await;
+    let g = env.put_spec("shop/web", &web("shop", "web", "1.0.0")).await;
+    env.wait_synced("shop/web", g).await;
+    env.settle(Duration::from_millis(300)).await;
+
+    // Nomad refuses to stop the job (a token without the grant).
+    let refuse = env.sim.faults().add(steward_sim::FaultRule {
+        id: 0,
+        product: steward_sim::Product::Nomad,
+        path_prefix: Some("/v1/job/web".into()),
+        methods: Some(vec!["DELETE".into()]),
+        count: None,
+        kind: steward_sim::FaultRuleKind::Error {
+            status: 403,
+            rate: 1.0,
+        },
+    });
+    env.delete_spec("shop/web").await;
+    let s = env
+        .wait_status("shop/web", "Deleting with the failure", |s| {
+            s.phase == Phase::Deleting && s.message.contains("could not delete")
+        })
+        .await;
+    assert!(s.message.contains("nomad-job web"), "{}", s.message);
+    let removed = s.condition("Removed").unwrap();
+    assert_eq!(removed.reason, "DeleteFailed");
+    // The route went first (reverse apply order); the job and what comes after it stay.
+    assert!(env.entry("http-route", "shop-web").await.is_none());
+    assert!(env.entry("service-defaults", "web").await.is_some());
+
+    // Once Nomad lets it, the next pass finishes the job and the status goes.
+    assert!(env.sim.faults().remove(refuse));
+    wait_for(
+        "the removed spec to be collected",
+        steward_e2e::WAIT,
+        || async {
+            let left = left_of(&env, "shop/web").await;
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(left.join(", "))
+            }
+        },
+    )
+    .await;
+    env.finish().await;
+}
