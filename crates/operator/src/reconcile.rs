@@ -453,13 +453,13 @@ async fn write_status(
     events: &mut Events<'_>,
 ) -> Result<Arc<StatusDoc>, ReconcileError> {
     let computed = status::compute(input);
-    // Waited too long for something that does not come: say it once per wait, loudly.
+    // Waited too long for something that does not come: say it once per wait, loudly
+    // (the recorder logs a Warning event at WARN).
     let timed_out = computed
         .wait_timeout()
         .filter(|_| shared.waits.warn_once(key))
         .map(|c| c.message.clone());
     if let Some(message) = &timed_out {
-        tracing::warn!(spec = %key, waited = ?status::WAIT_TIMEOUT, "{message}");
         events.record(
             EventType::Warning,
             status::REASON_WAIT_TIMEOUT,
