@@ -313,7 +313,8 @@ pub struct RunArgs {
     /// Keys reconciled at once.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
-    /// Largest share of owned objects one GC pass may delete without approval.
+    /// Largest share of the specs owning objects whose objects one GC pass may delete
+    /// without approval (at least one spec always may).
     #[arg(long, value_name = "F")]
     pub gc_max_share: Option<f64>,
     /// Operator HTTP API address: health, metrics, status, events (default

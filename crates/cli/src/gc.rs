@@ -51,9 +51,14 @@ pub fn blocked_report(state: &Value) -> String {
         })
         .unwrap_or_default();
     let digest = s(blocked, "digest");
+    let specs = blocked
+        .get("specs")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     format!(
-        "garbage collection is blocked: it would delete {} of {} owned objects\n\n{}\n\
-         to let exactly this pass go ahead:\n\n    steward gc approve --digest {digest}\n",
+        "garbage collection is blocked: it would remove {specs} of {} specs ({} of {} owned \
+         objects)\n\n{}\nto let exactly this pass go ahead:\n\n    steward gc approve --digest {digest}\n",
+        n("owningSpecs"),
         n("count"),
         n("owned"),
         table(&["OWNER", "KIND", "NAME"], &rows)
@@ -127,12 +132,13 @@ mod tests {
     #[test]
     fn a_blocked_pass_lists_its_objects_and_the_approval() {
         let state = json!({"leader": true, "blocked": {"digest": "abc", "count": 2, "owned": 5,
+            "specs": ["a/b"], "owningSpecs": 2,
             "objects": [{"owner": "a/b", "kind": "NomadJob", "name": "b"},
                         {"owner": "a/b", "kind": "VaultPolicy", "name": "steward-a-b"}]}});
         let text = blocked_report(&state);
         assert!(
             text.starts_with(
-                "garbage collection is blocked: it would delete 2 of 5 owned objects\n"
+                "garbage collection is blocked: it would remove 1 of 2 specs (2 of 5 owned objects)\n"
             ),
             "{text}"
         );

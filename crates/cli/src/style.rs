@@ -116,7 +116,7 @@ pub fn diff(text: &str, enabled: bool) -> String {
 pub fn word(word: &str, enabled: bool) -> String {
     let s = match word {
         "Synced" | "create" | "update" => style(enabled).green(),
-        "Pending" | "Progressing" | "stale" => style(enabled).yellow(),
+        "Pending" | "Progressing" | "Deleting" | "stale" => style(enabled).yellow(),
         "Degraded" | "Invalid" | "Conflict" | "Blocked" | "Error" | "prune" | "failed" => {
             style(enabled).red()
         }

@@ -55,11 +55,17 @@ pub struct OperatorConfig {
     /// size). Requests are bounded by `concurrency` anyway; this bounds CPU on mass
     /// requeues. Default 10,000 (a new leader checks 10,000 converged specs at once).
     pub max_reconcile_rate: f64,
-    /// Mass-deletion guard: a GC pass that would delete more than this share of all owned
-    /// objects is blocked until approved. Default 0.20.
+    /// Mass-deletion guard, counted in specs: a GC pass that would remove the objects of
+    /// more than max(1, floor(this share × the specs owning objects)) specs is blocked
+    /// until approved. "Specs owning objects" are the distinct owners of the objects GC
+    /// can see (their key present or gone), the removed ones included: a spec that
+    /// never applied (invalid, conflicting) owns nothing and does not dilute the share.
+    /// Removing one spec, with all its objects, is never blocked. Default 0.20 (with the
+    /// 7 examples: 1 spec per pass; with 50 specs: 10).
     pub gc_max_share: f64,
-    /// Mass-deletion guard: a GC pass that would delete more than this many objects is
-    /// blocked until approved. Default 10.
+    /// Mass-deletion guard: a GC pass that would remove the objects of more than this
+    /// many specs is blocked until approved, whatever the share (a value below 1 acts as
+    /// 1). Default 10.
     pub gc_max_count: usize,
     /// Purge Nomad jobs of removed specs instead of stopping them. Default false.
     pub purge_on_delete: bool,

@@ -11,11 +11,16 @@
 //! - Inventory: every object carrying Steward's ownership (config entry and job `Meta`,
 //!   policy marker, role bound claims). Orphans: owned objects whose owner key has no
 //!   spec.
-//! - Guard: more than `gc_max_count` orphans, or more than `gc_max_share` of all owned
-//!   objects, blocks the pass: nothing is deleted, a Warning event is recorded,
-//!   `steward_gc_blocked` is 1 and `<prefix>/status/_gc` says `Blocked` with the count and
-//!   a digest of the deletion set. `POST /api/v1/gc/approve {"digest"}` approves exactly
-//!   that set; a different set needs a new approval.
+//! - Guard (counted in specs, see [`crate::guard::allowed_specs`]): a pass that would
+//!   remove more than max(1, floor(`gc_max_share` × the specs owning objects)) specs, or
+//!   more than `gc_max_count`, is blocked: nothing is deleted, a Warning event is
+//!   recorded, `steward_gc_blocked` is 1, `<prefix>/status/_gc` says `Blocked` with the
+//!   counts, the digest of the deletion set and the approval command, and each removed
+//!   spec's status says `Blocked` too. `POST /api/v1/gc/approve {"digest"}` approves
+//!   exactly that set; a different set needs a new approval.
+//! - A removed spec's status stays until its objects are gone: it says `Deleting` while
+//!   the pass deletes them (with the failure, if one failed), so it never reads `Synced`
+//!   for a spec that is gone.
 //! - Deletion per owner in reverse apply order (routes → job → intentions →
 //!   service-defaults → role → policy), each only after re-reading the live object and
 //!   finding it still owned by that key, config entries with `cas`. A failed deletion
@@ -40,9 +45,10 @@ use crate::writer::StatusOp;
 
 use crate::guard::delete_rank;
 pub use crate::guard::{
-    ApproveError, BlockedSet, Decision, GC_STATUS_KEY, GcObject, GcState, decide, digest,
-    trips_guard,
+    ApproveError, BlockedSet, Decision, GC_STATUS_KEY, GcObject, GcState, allowed_specs,
+    blocked_message, decide, digest, owners, trips_guard,
 };
+use crate::status::{self, Removal};
 
 /// Every owned object of `kinds` in the caches, reading Vault contents not known yet
 /// ([`crate::kinds::Kind::inventory`]). `None` when something could not be read (no
@@ -139,7 +145,7 @@ pub(crate) async fn pass(shared: &OperatorContext, fence: Option<&Fence>) -> Pas
     let approved = shared.gc.approved.lock().clone();
     let decision = decide(
         &orphans,
-        owned.len(),
+        &owned,
         shared.config.gc_max_count,
         shared.config.gc_max_share,
         approved.as_deref(),
@@ -152,7 +158,7 @@ pub(crate) async fn pass(shared: &OperatorContext, fence: Option<&Fence>) -> Pas
             PassResult::Done
         }
         Decision::Blocked { digest } => {
-            block(shared, fence, &orphans, owned.len(), digest).await;
+            block(shared, fence, &orphans, &owned, digest).await;
             count(shared, "blocked");
             PassResult::Blocked
         }
@@ -165,6 +171,11 @@ pub(crate) async fn pass(shared: &OperatorContext, fence: Option<&Fence>) -> Pas
             let mut done = BTreeSet::new();
             for (owner, mut objects) in by_owner {
                 done.insert(owner.clone());
+                let deleting = Removal::Deleting {
+                    objects: objects.len(),
+                    failure: None,
+                };
+                mark_removed(shared, fence, &owner, &deleting).await;
                 objects.sort_by_key(|o| delete_rank(o.kind));
                 for o in &objects {
                     match delete_one(shared, o).await {
@@ -201,6 +212,16 @@ pub(crate) async fn pass(shared: &OperatorContext, fence: Option<&Fence>) -> Pas
                                 format!("{} {}: {} ({retry})", o.kind, o.name, chain(&error)),
                                 Some(format!("{} {}", o.kind, o.name)),
                             );
+                            let failing = Removal::Deleting {
+                                objects: objects.len(),
+                                failure: Some(format!(
+                                    "{} {}: {} ({retry})",
+                                    o.kind,
+                                    o.name,
+                                    chain(&error)
+                                )),
+                            };
+                            mark_removed(shared, fence, &owner, &failing).await;
                             failed.insert(owner.clone());
                             done.remove(&owner);
                             break;
@@ -311,26 +332,29 @@ async fn block(
     shared: &OperatorContext,
     fence: Option<&Fence>,
     orphans: &[GcObject],
-    owned: usize,
+    owned: &[GcObject],
     digest: String,
 ) {
     shared.metrics.gc_blocked.set(1);
+    let specs: Vec<String> = owners(orphans).into_iter().map(str::to_owned).collect();
     let set = BlockedSet {
         digest: digest.clone(),
+        specs,
+        owning_specs: owners(owned).len(),
         count: orphans.len(),
-        owned,
+        owned: owned.len(),
         objects: orphans.to_vec(),
     };
     let changed = shared.gc.blocked.lock().as_ref() != Some(&set);
     *shared.gc.blocked.lock() = Some(set.clone());
-    let message = format!(
-        "garbage collection would delete {} of {owned} owned objects (limits: {} objects, {:.0}%); nothing was deleted. Approve with POST /api/v1/gc/approve {{\"digest\": \"{digest}\"}}",
-        orphans.len(),
-        shared.config.gc_max_count,
-        shared.config.gc_max_share * 100.0
-    );
+    let message = blocked_message(&set, shared.config.gc_max_count, shared.config.gc_max_share);
     if changed {
-        tracing::warn!("{message}");
+        tracing::warn!(
+            specs = set.specs.len(),
+            objects = set.count,
+            %digest,
+            "{message}"
+        );
         shared.recorder.record(
             GC_STATUS_KEY,
             EventType::Warning,
@@ -343,8 +367,10 @@ async fn block(
         "phase": "Blocked",
         "message": message,
         "digest": digest,
-        "count": orphans.len(),
-        "owned": owned,
+        "specs": set.specs,
+        "owningSpecs": set.owning_specs,
+        "count": set.count,
+        "owned": set.owned,
         "objects": orphans,
         "conditions": [{"type": "Blocked", "status": "True", "reason": "MassDeletion", "message": message}],
     });
@@ -364,6 +390,50 @@ async fn block(
         {
             Ok(_) => *shared.gc.written.lock() = Some(Some(value)),
             Err(error) => tracing::warn!(%error, "cannot write the GC status"),
+        }
+    }
+    // Each removed spec says it too, where its team looks (`steward status`, the API);
+    // all at once, so the writer batches them into one transaction.
+    let held = Removal::Blocked { message };
+    futures::future::join_all(
+        set.specs
+            .iter()
+            .map(|key| mark_removed(shared, fence, key, &held)),
+    )
+    .await;
+}
+
+/// Writes the status of the removed spec `key` (its key is gone, its objects remain):
+/// `Deleting` or `Blocked` (see [`status::removed`]), when that changes the document.
+async fn mark_removed(
+    shared: &OperatorContext,
+    fence: Option<&Fence>,
+    key: &str,
+    removal: &Removal,
+) {
+    let statuses = &shared.caches.statuses;
+    // Before the statuses have listed, "no document" may be a document not seen yet:
+    // never write a new one over it.
+    if !statuses.health().is_synced() {
+        return;
+    }
+    let current = statuses.current(key);
+    let doc = status::removed(current.as_deref(), removal, jiff::Timestamp::now());
+    if !status::needs_write(&doc, current.as_deref()) {
+        return;
+    }
+    let Ok(value) = serde_json::to_vec(&doc) else {
+        return;
+    };
+    let full = format!("{}{key}", shared.config.status_prefix());
+    match shared
+        .writer
+        .write(StatusOp::Set { key: full, value }, fence)
+        .await
+    {
+        Ok(index) => statuses.record_written(key, index, Some(Arc::new(doc))),
+        Err(error) => {
+            tracing::warn!(spec = %key, %error, "cannot write the status of a removed spec")
         }
     }
 }

@@ -3,6 +3,8 @@
 //! state the API shares with the collector (the blocked set, the approval). No I/O; the
 //! pass itself is [`crate::gc`].
 
+use std::collections::BTreeSet;
+
 use parking_lot::Mutex;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -48,21 +50,39 @@ pub fn digest(orphans: &[GcObject]) -> String {
     hex::encode(h.finalize())
 }
 
-/// Whether deleting `orphans` of `owned` objects trips the mass-deletion guard.
+/// How many specs one pass may remove without an approval: `max_share` of the specs
+/// owning objects (`owning`, the removed ones included), rounded down, and at most
+/// `max_count`; never less than one, so that removing one spec (with all its objects,
+/// however many) is never blocked.
 #[must_use]
-pub fn trips_guard(orphans: usize, owned: usize, max_count: usize, max_share: f64) -> bool {
-    if orphans == 0 {
-        return false;
-    }
-    let share = orphans as f64 / owned.max(orphans) as f64;
-    orphans > max_count || share > max_share
+pub fn allowed_specs(owning: usize, max_count: usize, max_share: f64) -> usize {
+    // A share is at most 1 (the configuration is validated), so this is at most `owning`.
+    let by_share = (max_share.clamp(0.0, 1.0) * owning as f64).floor() as usize;
+    by_share.min(max_count).max(1)
 }
 
-/// Decides a pass: delete, do nothing, or block until `approved` equals the digest.
+/// Whether removing `removed` of `owning` specs (the specs owning objects, the removed
+/// ones included) trips the mass-deletion guard.
+#[must_use]
+pub fn trips_guard(removed: usize, owning: usize, max_count: usize, max_share: f64) -> bool {
+    removed > allowed_specs(owning.max(removed), max_count, max_share)
+}
+
+/// The specs owning `objects` (each owner key once, sorted).
+#[must_use]
+pub fn owners(objects: &[GcObject]) -> Vec<&str> {
+    let set: BTreeSet<&str> = objects.iter().map(|o| o.owner.as_str()).collect();
+    set.into_iter().collect()
+}
+
+/// Decides a pass over `orphans` (owned objects whose spec is gone) among `owned` (every
+/// owned object the inventory found, the orphans included): delete, do nothing, or
+/// block until `approved` equals the digest. The guard counts specs, not objects: one
+/// spec may own one object or six, and removing it is one decision of its team.
 #[must_use]
 pub fn decide(
     orphans: &[GcObject],
-    owned: usize,
+    owned: &[GcObject],
     max_count: usize,
     max_share: f64,
     approved: Option<&str>,
@@ -70,7 +90,8 @@ pub fn decide(
     if orphans.is_empty() {
         return Decision::Nothing;
     }
-    if !trips_guard(orphans.len(), owned, max_count, max_share) {
+    let removed = owners(orphans).len();
+    if !trips_guard(removed, owners(owned).len(), max_count, max_share) {
         return Decision::Delete;
     }
     let d = digest(orphans);
@@ -79,6 +100,28 @@ pub fn decide(
     } else {
         Decision::Blocked { digest: d }
     }
+}
+
+/// The message of a blocked pass (event, log, `<prefix>/status/_gc`): what it would
+/// remove, in specs and objects, the limits, and the command that approves exactly this
+/// set.
+#[must_use]
+pub fn blocked_message(set: &BlockedSet, max_count: usize, max_share: f64) -> String {
+    let allowed = allowed_specs(set.owning_specs, max_count, max_share);
+    format!(
+        "garbage collection would remove {} of {} specs ({} of {} owned objects); without \
+         approval a pass removes at most {allowed} spec{} ({:.0}% of {} specs owning objects, at \
+         most {max_count}, at least 1); nothing was deleted. Review with `steward gc \
+         approve`, then approve exactly this set: steward gc approve --digest {}",
+        set.specs.len(),
+        set.owning_specs,
+        set.count,
+        set.owned,
+        if allowed == 1 { "" } else { "s" },
+        max_share * 100.0,
+        set.owning_specs,
+        set.digest,
+    )
 }
 
 /// Reverse apply order: the position of a kind in deletions.
@@ -92,9 +135,14 @@ pub(crate) fn delete_rank(kind: ObjectKind) -> usize {
 
 /// A blocked pass, as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BlockedSet {
     /// Digest to approve.
     pub digest: String,
+    /// The specs whose objects would be deleted (their keys are gone).
+    pub specs: Vec<String>,
+    /// Specs owning objects, those above included (the guard's denominator).
+    pub owning_specs: usize,
     /// Objects that would be deleted.
     pub count: usize,
     /// Objects owned in total.

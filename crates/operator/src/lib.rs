@@ -97,6 +97,7 @@ pub mod rollout;
 pub mod status;
 pub mod triggers;
 mod uncertain;
+mod waits;
 pub mod writer;
 
 pub use config::{LeaderSettings, OperatorConfig};

@@ -131,6 +131,7 @@ impl Operator {
             reconciles: AtomicU64::new(0),
             verified: Mutex::new(HashMap::new()),
             uncertain: crate::uncertain::UncertainWrites::default(),
+            waits: crate::waits::Waits::default(),
         });
         Ok(Self {
             shared,

@@ -53,6 +53,7 @@ use crate::kinds;
 use crate::plan::{self, Step, StepKind};
 use crate::rollout::JobState;
 use crate::status::{self, EventDoc, ObjectState, Phase, StatusDoc, StatusInput};
+use crate::waits::{self, WaitKind};
 use crate::writer::StatusOp;
 
 pub(crate) use apply::execute;
@@ -147,26 +148,75 @@ async fn run(
         shared,
         docs: Vec::new(),
     };
+    let generation = facts.generation;
     match (outcome, &facts.spec) {
-        (Outcome::Requeue(after), _) => Ok(Action::requeue(after)),
+        (Outcome::Requeue(after), SpecFacts::Rendered(r)) => {
+            let action = Action::requeue(after);
+            // Only a cache's first listing is a wait; the other requeues are moments.
+            Ok(match &r.gathered {
+                Gathered::Waiting(_) => track_wait(
+                    shared,
+                    key,
+                    generation,
+                    Some(WaitKind::Cache),
+                    false,
+                    action,
+                ),
+                _ => action,
+            })
+        }
+        (Outcome::Requeue(after), SpecFacts::Invalid(..)) => Ok(Action::requeue(after)),
         (Outcome::Status(input, action), _) => {
+            let waiting = waits::waiting_for(&input.verdict);
             write_status(shared, key, lease, &input, stored, &mut events).await?;
-            Ok(action)
+            Ok(track_wait(shared, key, generation, waiting, false, action))
         }
         (Outcome::Apply(apply), SpecFacts::Rendered(r)) => {
             // Execute, then summarise what happened into the status.
             let (executed, error) = apply_writes(shared, r, &apply, stored, &mut events).await;
             let previous = stored.filter(|s| s.observed_generation == facts.generation);
             let job = job_after(shared, r);
+            let registered = executed.job_written;
             let input = summarise_applied(&apply, executed, &job, previous);
             let doc = write_status(shared, key, lease, &input, stored, &mut events).await?;
+            let waiting = waits::waiting_for(&input.verdict);
             match error {
-                Some(error) => Err(error),
-                None => Ok(next_action(apply.scaling, doc.phase)),
+                Some(error) => {
+                    // A failed write is loud already (phase `Error`); it is no wait.
+                    shared
+                        .waits
+                        .record(key, generation, None, false, Instant::now());
+                    Err(error)
+                }
+                None => {
+                    let action = next_action(apply.scaling, doc.phase);
+                    Ok(track_wait(
+                        shared, key, generation, waiting, registered, action,
+                    ))
+                }
             }
         }
         // `decide` applies writes only for a rendered spec.
         (Outcome::Apply(_), SpecFacts::Invalid(..)) => Ok(Action::await_change()),
+    }
+}
+
+/// Remembers what `key` waits for after this pass (see [`crate::waits`]) and, while
+/// the wait is not overdue, brings `action` forward to its deadline, so that the status
+/// says what it waits for on time.
+fn track_wait(
+    shared: &OperatorContext,
+    key: &str,
+    generation: u64,
+    waiting: Option<WaitKind>,
+    restart: bool,
+    action: Action,
+) -> Action {
+    let now = Instant::now();
+    shared.waits.record(key, generation, waiting, restart, now);
+    match shared.waits.start(key, generation) {
+        Some(start) => start.until_deadline(action, now),
+        None => action,
     }
 }
 
@@ -229,6 +279,8 @@ async fn observe(shared: &OperatorContext, key: &str) -> Result<Observed, Reconc
         generation,
         stored,
         now,
+        wait: shared.waits.start(key, generation),
+        clock: Instant::now(),
         spec,
     }))
 }
@@ -401,13 +453,28 @@ async fn write_status(
     events: &mut Events<'_>,
 ) -> Result<Arc<StatusDoc>, ReconcileError> {
     let computed = status::compute(input);
+    // Waited too long for something that does not come: say it once per wait, loudly
+    // (the recorder logs a Warning event at WARN).
+    let timed_out = computed
+        .wait_timeout()
+        .filter(|_| shared.waits.warn_once(key))
+        .map(|c| c.message.clone());
+    if let Some(message) = &timed_out {
+        events.record(
+            EventType::Warning,
+            status::REASON_WAIT_TIMEOUT,
+            message.clone(),
+            None,
+        );
+    }
     let stored_phase = stored.map(|s| (s.phase, s.observed_generation, s.message.as_str()));
     let changed_phase = stored_phase.is_none_or(|(p, g, m)| {
         p != computed.phase
             || (matches!(p, Phase::Invalid | Phase::Conflict)
                 && (g != computed.observed_generation || m != computed.message))
     });
-    if changed_phase {
+    // The wait's own event already says why the phase is what it is.
+    if changed_phase && timed_out.is_none() {
         let (type_, reason) = match computed.phase {
             Phase::Synced => (EventType::Normal, "Synced"),
             Phase::Progressing => (EventType::Normal, "Progressing"),
@@ -419,6 +486,7 @@ async fn write_status(
             Phase::Invalid => (EventType::Warning, "InvalidSpec"),
             Phase::Conflict => (EventType::Warning, "Conflict"),
             Phase::Blocked => (EventType::Warning, "Blocked"),
+            Phase::Deleting => (EventType::Normal, "Deleting"),
             Phase::Error => (EventType::Warning, "Error"),
         };
         events.record(type_, reason, computed.message.clone(), None);

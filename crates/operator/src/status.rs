@@ -41,13 +41,15 @@ pub enum Phase {
     Conflict,
     /// Waiting for an explicit approval (the GC guard).
     Blocked,
+    /// The spec's key is gone and garbage collection is deleting its objects.
+    Deleting,
     /// A write failed; retried with backoff.
     Error,
 }
 
 impl Phase {
     /// Every phase, in declaration order.
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 9] = [
         Phase::Pending,
         Phase::Progressing,
         Phase::Synced,
@@ -55,6 +57,7 @@ impl Phase {
         Phase::Invalid,
         Phase::Conflict,
         Phase::Blocked,
+        Phase::Deleting,
         Phase::Error,
     ];
 
@@ -69,6 +72,7 @@ impl Phase {
             Phase::Invalid => "Invalid",
             Phase::Conflict => "Conflict",
             Phase::Blocked => "Blocked",
+            Phase::Deleting => "Deleting",
             Phase::Error => "Error",
         }
     }
@@ -239,11 +243,22 @@ pub struct StatusDoc {
 }
 
 impl StatusDoc {
-    /// Held because a cache it needs cannot sync ([`Verdict::Waiting`]).
+    /// Held because a cache it needs cannot sync, or has not listed for
+    /// [`WAIT_TIMEOUT`] ([`Verdict::Waiting`]).
     #[must_use]
     pub fn waiting_for_cache(&self) -> bool {
-        self.condition(RESOURCES_SYNCED)
-            .is_some_and(|c| c.reason == REASON_CACHE_UNAVAILABLE)
+        self.condition(RESOURCES_SYNCED).is_some_and(|c| {
+            c.reason == REASON_CACHE_UNAVAILABLE || c.reason == REASON_WAIT_TIMEOUT
+        })
+    }
+
+    /// The condition saying the spec waited [`WAIT_TIMEOUT`] for something that does not
+    /// come, if any.
+    #[must_use]
+    pub fn wait_timeout(&self) -> Option<&Condition> {
+        self.conditions
+            .iter()
+            .find(|c| c.reason == REASON_WAIT_TIMEOUT && c.status != ConditionStatus::True)
     }
 
     /// The condition of `type_`, if present.
@@ -270,6 +285,9 @@ pub const RESOURCES_SYNCED: &str = "ResourcesSynced";
 pub const AVAILABLE: &str = "Available";
 /// Condition type: the deployment failed or was reverted.
 pub const DEGRADED: &str = "Degraded";
+/// Condition type: the spec's key is gone and its objects are (being) deleted, or held
+/// by the mass-deletion guard (see [`Removal`]).
+pub const REMOVED: &str = "Removed";
 
 /// A condition without a transition time (set by [`finalize`]).
 #[must_use]
@@ -301,6 +319,9 @@ pub enum Rollout {
     /// The deployment of the spec's version failed and Nomad reverted to an earlier
     /// version; Steward holds off until the spec changes.
     Reverted(String),
+    /// Registered, and no deployment of it seen for [`WAIT_TIMEOUT`] (the message names
+    /// the job version waited for).
+    NotSeen(String),
 }
 
 /// A cache a spec waits for (see [`Verdict::Waiting`]).
@@ -317,6 +338,34 @@ pub struct WaitingFor {
 /// Reason of the `ResourcesSynced` condition (and of the Warning event) while a spec
 /// waits for a cache that cannot sync.
 pub const REASON_CACHE_UNAVAILABLE: &str = "CacheUnavailable";
+
+/// Reason of the condition (`ResourcesSynced` for a cache that has not listed,
+/// `Available` for a deployment not seen) and of the Warning event once a spec has
+/// waited [`WAIT_TIMEOUT`] for something that does not come.
+pub const REASON_WAIT_TIMEOUT: &str = "WaitTimeout";
+
+/// How long a spec waits quietly (a cache's first listing, the deployment of its job)
+/// before its status says what it waits for: far longer than either takes when the
+/// servers answer as expected, short enough for a person watching a rollout.
+pub const WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What garbage collection does with a removed spec's objects (its key is gone, its
+/// status stays until they are): see [`removed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// Deleting them; `failure`: the deletion that failed (retried by the next pass).
+    Deleting {
+        /// How many objects are left to delete.
+        objects: usize,
+        /// The failed deletion, as one line.
+        failure: Option<String>,
+    },
+    /// The mass-deletion guard holds them (the message names the approval command).
+    Blocked {
+        /// The guard's message.
+        message: String,
+    },
+}
 
 /// Everything a reconcile decided, as input to [`compute`].
 #[derive(Debug, Clone, PartialEq)]
@@ -342,6 +391,9 @@ pub enum Verdict {
         caches: Vec<WaitingFor>,
         /// Every object of the spec.
         objects: Vec<ObjectRef>,
+        /// The spec has waited [`WAIT_TIMEOUT`] for caches that have not listed (and
+        /// report no failure either).
+        timed_out: bool,
     },
     /// The write plan ran (fully, or up to a failed step).
     Applied {
@@ -373,7 +425,7 @@ pub struct StatusInput {
 
 mod compute;
 
-pub use compute::{compute, finalize, needs_write};
+pub use compute::{compute, finalize, needs_write, removed};
 
 #[cfg(test)]
 mod tests;

@@ -22,6 +22,7 @@ use super::outcome::{EventText, drift_event, scaling_requeue};
 use crate::plan::{self, Live, Step, StepKind};
 use crate::rollout::{RevertCheck, reverted};
 use crate::status::{self, DiagnosticDoc, StatusDoc, StatusInput, Verdict};
+use crate::waits::{WaitKind, WaitStart};
 
 /// How long to wait for the watch to show our own write before looking again.
 pub(crate) const SHORT_REQUEUE: Duration = Duration::from_millis(100);
@@ -44,6 +45,11 @@ pub(crate) struct Facts {
     pub(crate) stored: Option<Arc<StatusDoc>>,
     /// "Now", for the scaling windows.
     pub(crate) now: jiff::Timestamp,
+    /// When the key began to wait, at this generation, for what it waits for (a cache,
+    /// a deployment), if it waited at the end of an earlier pass.
+    pub(crate) wait: Option<WaitStart>,
+    /// "Now" on the monotonic clock the wait is measured with.
+    pub(crate) clock: tokio::time::Instant,
     /// The spec, and what was gathered for it.
     pub(crate) spec: SpecFacts,
 }
@@ -143,6 +149,9 @@ pub(crate) struct Apply {
     pub(crate) batch: bool,
     /// Requeue at the next scaling boundary.
     pub(crate) scaling: Option<Action>,
+    /// The key has waited [`status::WAIT_TIMEOUT`] for a deployment of its job: a
+    /// rollout still pending says so ([`super::outcome::summarise_applied`]).
+    pub(crate) deployment_overdue: bool,
 }
 
 /// What to do for the key.
@@ -198,20 +207,25 @@ pub(crate) fn decide(facts: &Facts) -> Decision {
         job_modify_index,
         verdict,
     };
+    let overdue = |kind| facts.wait.is_some_and(|w| w.overdue(kind, facts.clock));
     let (live, pending) = match &r.gathered {
         Gathered::Live(live, pending) => (live, pending),
         Gathered::WaitForWatch => return Outcome::Requeue(SHORT_REQUEUE).into(),
         // A cache still on its first listing: look again shortly, quietly (its sync
-        // queues every spec anyway).
-        Gathered::Waiting(waiting) if waiting.iter().all(|w| w.error.is_none()) => {
+        // queues every spec anyway), until the spec has waited too long for it.
+        Gathered::Waiting(waiting)
+            if waiting.iter().all(|w| w.error.is_none()) && !overdue(WaitKind::Cache) =>
+        {
             return Outcome::Requeue(SYNC_REQUEUE).into();
         }
-        // A cache that cannot sync: say so in the spec's status, and look again now and
-        // then (the cache's first sync queues every spec).
+        // A cache that cannot sync, or has not listed for too long: say so in the
+        // spec's status, and look again now and then (the cache's first sync queues
+        // every spec).
         Gathered::Waiting(waiting) => {
             let verdict = Verdict::Waiting {
                 caches: waiting.iter().map(waiting_for).collect(),
                 objects: r.desired.objects(),
+                timed_out: overdue(WaitKind::Cache),
             };
             let action = Action::requeue(UNSYNCED_REQUEUE);
             return Outcome::Status(Box::new(base(verdict, None)), action).into();
@@ -289,6 +303,7 @@ pub(crate) fn decide(facts: &Facts) -> Decision {
         order: r.desired.objects(),
         batch: r.batch,
         scaling,
+        deployment_overdue: overdue(WaitKind::Deployment),
     }))
     .into()
 }

@@ -161,6 +161,24 @@ pub(crate) fn rollout_after(
     }
 }
 
+/// What a key whose rollout stayed pending for [`status::WAIT_TIMEOUT`] waits for: a
+/// deployment of the job's version (or of its `JobModifyIndex`, when only the job list
+/// is known), or the job itself.
+pub(crate) fn not_seen(job: &str, state: Option<JobState>) -> String {
+    let after = status::WAIT_TIMEOUT.as_secs();
+    match state {
+        None => format!("job {job} not seen in Nomad's job list after {after} s"),
+        Some(s) if s.stop => format!("job {job} still seen stopped after {after} s"),
+        Some(JobState {
+            version: Some(v), ..
+        }) => format!("no deployment of job {job} version {v} seen after {after} s"),
+        Some(s) => format!(
+            "no deployment of job {job} (JobModifyIndex {}) seen after {after} s",
+            s.job_modify_index
+        ),
+    }
+}
+
 /// When to look at the key again after a pass that ended in `phase`: at the next
 /// scaling boundary, and while a deployment runs at least every
 /// [`PROGRESS_REQUEUE`]; else only when something changes.
@@ -238,6 +256,14 @@ pub(crate) fn summarise_applied(
         apply.batch,
         previous.filter(|_| !job.unseen_write),
     );
+    // Waited too long for a deployment: say which one (a registration in this very pass
+    // starts a new wait).
+    let rollout = match rollout {
+        Rollout::Pending | Rollout::NoJob if apply.deployment_overdue && !executed.job_written => {
+            Rollout::NotSeen(not_seen(&apply.job.name, job.state))
+        }
+        other => other,
+    };
     let mut input = apply.base.clone();
     if let Some(index) = executed.job_index {
         input.job_modify_index = index;

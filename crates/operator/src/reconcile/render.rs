@@ -19,6 +19,7 @@ use crate::status::DiagnosticDoc;
 pub(crate) fn forget(shared: &OperatorContext, key: &str) {
     shared.renders.lock().forget(key);
     shared.verified.lock().remove(key);
+    shared.waits.forget(key);
     if let Some(key) = steward_render::names::SpecKey::parse(key) {
         shared.uncertain.forget(&key);
     }

@@ -74,12 +74,21 @@ pub fn compute(input: &StatusInput) -> StatusDoc {
                 condition(DEGRADED, Unknown, "Conflict", "nothing is applied"),
             ];
         }
-        Verdict::Waiting { caches, objects } => {
+        Verdict::Waiting {
+            caches,
+            objects,
+            timed_out,
+        } => {
+            let after = WAIT_TIMEOUT.as_secs();
             let message = caches
                 .iter()
                 .map(|c| match &c.error {
                     Some(error) => format!(
                         "the {} cache cannot list {} objects: {error}",
+                        c.cache, c.kind
+                    ),
+                    None if *timed_out => format!(
+                        "the {} cache has not listed {} objects after {after} s (no error from its server)",
                         c.cache, c.kind
                     ),
                     None => format!("the {} cache has not listed yet", c.cache),
@@ -100,16 +109,18 @@ pub fn compute(input: &StatusInput) -> StatusDoc {
                 .map(|o| object_status(o, ObjectState::Pending, None))
                 .collect();
             let held = "nothing is applied while the live state is unknown";
+            // A failing cache says so at once (the server's answer); one that lists
+            // without failing and without finishing only after the bounded wait.
+            let (synced, reason) = if *timed_out && caches.iter().all(|c| c.error.is_none()) {
+                (False, REASON_WAIT_TIMEOUT)
+            } else {
+                (Unknown, REASON_CACHE_UNAVAILABLE)
+            };
             doc.conditions = vec![
                 condition(ACCEPTED, True, "Valid", "the spec is valid"),
-                condition(
-                    RESOURCES_SYNCED,
-                    Unknown,
-                    REASON_CACHE_UNAVAILABLE,
-                    &message,
-                ),
-                condition(AVAILABLE, Unknown, REASON_CACHE_UNAVAILABLE, held),
-                condition(DEGRADED, Unknown, REASON_CACHE_UNAVAILABLE, held),
+                condition(RESOURCES_SYNCED, synced, reason, &message),
+                condition(AVAILABLE, Unknown, reason, held),
+                condition(DEGRADED, Unknown, reason, held),
             ];
         }
         Verdict::Applied {
@@ -195,6 +206,18 @@ pub fn compute(input: &StatusInput) -> StatusDoc {
                     Phase::Progressing,
                     m.clone(),
                 ),
+                (None, Rollout::NotSeen(m)) => (
+                    condition(
+                        RESOURCES_SYNCED,
+                        True,
+                        "Applied",
+                        "every object matches the spec",
+                    ),
+                    condition(AVAILABLE, False, REASON_WAIT_TIMEOUT, m),
+                    condition(DEGRADED, False, "Healthy", "nothing failed"),
+                    Phase::Progressing,
+                    m.clone(),
+                ),
                 (None, Rollout::Pending | Rollout::NoJob) => (
                     condition(
                         RESOURCES_SYNCED,
@@ -218,6 +241,74 @@ pub fn compute(input: &StatusInput) -> StatusDoc {
             doc.conditions = vec![accepted, synced, available, degraded];
         }
     }
+    doc
+}
+
+/// The status of a removed spec (its key is gone, its objects remain) while garbage
+/// collection deletes its objects or the guard holds them: the `stored` document (or a
+/// new one) with phase `Deleting` or `Blocked`, a message saying why, and the
+/// [`REMOVED`] condition (True since it first became so). The rest (objects, other
+/// conditions, events) stays as the last reconcile left it.
+#[must_use]
+pub fn removed(stored: Option<&StatusDoc>, removal: &Removal, now: jiff::Timestamp) -> StatusDoc {
+    let mut doc = stored.cloned().unwrap_or_else(|| StatusDoc {
+        observed_generation: 0,
+        phase: Phase::Pending,
+        message: String::new(),
+        spec_hash: None,
+        replicas: None,
+        next_scaling_change: None,
+        job_modify_index: None,
+        conditions: Vec::new(),
+        objects: Vec::new(),
+        diagnostics: Vec::new(),
+        events: Vec::new(),
+    });
+    let plural = |n: usize| if n == 1 { "object" } else { "objects" };
+    let (phase, reason, message) = match removal {
+        Removal::Deleting {
+            objects,
+            failure: None,
+        } => (
+            Phase::Deleting,
+            "GarbageCollecting",
+            format!(
+                "the spec was removed; garbage collection is deleting its {objects} {}",
+                plural(*objects)
+            ),
+        ),
+        Removal::Deleting {
+            objects,
+            failure: Some(failure),
+        } => (
+            Phase::Deleting,
+            "DeleteFailed",
+            format!(
+                "the spec was removed; garbage collection could not delete all of its {objects} {}: {failure}",
+                plural(*objects)
+            ),
+        ),
+        Removal::Blocked { message } => (
+            Phase::Blocked,
+            "MassDeletionBlocked",
+            format!("the spec was removed; its objects are kept: {message}"),
+        ),
+    };
+    let since = doc
+        .condition(REMOVED)
+        .filter(|c| c.status == ConditionStatus::True)
+        .and_then(|c| c.last_transition_time)
+        .unwrap_or(now);
+    doc.conditions.retain(|c| c.type_ != REMOVED);
+    doc.conditions.push(Condition {
+        type_: REMOVED.to_owned(),
+        status: ConditionStatus::True,
+        reason: reason.to_owned(),
+        message: message.clone(),
+        last_transition_time: Some(since),
+    });
+    doc.phase = phase;
+    doc.message = message;
     doc
 }
 

@@ -78,10 +78,12 @@ fn a_spec_held_by_a_cache_names_the_kind_and_the_server_answer() {
                 ),
             }],
             objects: vec![job(), route],
+            timed_out: false,
         },
     });
     assert_eq!(doc.phase, Phase::Pending);
     assert!(doc.waiting_for_cache());
+    assert!(doc.wait_timeout().is_none(), "a failure is not a timeout");
     let synced = doc.condition(RESOURCES_SYNCED).unwrap();
     assert_eq!(synced.status, ConditionStatus::Unknown);
     assert_eq!(synced.reason, REASON_CACHE_UNAVAILABLE);
@@ -252,4 +254,165 @@ fn documents_round_trip_through_json() {
     assert_eq!(back, doc);
     assert!(text.contains("\"observedGeneration\":7"));
     assert!(text.contains("\"phase\":\"Progressing\""));
+}
+
+fn waiting(timed_out: bool) -> StatusInput {
+    StatusInput {
+        generation: 4,
+        spec_hash: Some("h".into()),
+        replicas: Some(1),
+        next_scaling_change: None,
+        job_modify_index: None,
+        verdict: Verdict::Waiting {
+            caches: vec![WaitingFor {
+                kind: "nomad-job".into(),
+                cache: "nomad-deployments".into(),
+                error: None,
+            }],
+            objects: vec![job()],
+            timed_out,
+        },
+    }
+}
+
+#[test]
+fn a_cache_that_never_lists_is_a_wait_timeout_naming_the_cache() {
+    let quiet = compute(&waiting(false));
+    assert!(quiet.wait_timeout().is_none());
+    let doc = compute(&waiting(true));
+    assert_eq!(doc.phase, Phase::Pending);
+    assert!(doc.waiting_for_cache());
+    let synced = doc.condition(RESOURCES_SYNCED).unwrap();
+    assert_eq!(
+        (synced.status, synced.reason.as_str()),
+        (ConditionStatus::False, REASON_WAIT_TIMEOUT)
+    );
+    assert_eq!(
+        synced.message,
+        "the nomad-deployments cache has not listed nomad-job objects after 60 s (no error from its server)"
+    );
+    assert_eq!(doc.wait_timeout(), Some(synced));
+}
+
+#[test]
+fn a_deployment_not_seen_in_time_is_a_wait_timeout_while_progressing() {
+    let m = "no deployment of job web version 3 seen after 60 s";
+    let doc = compute(&applied(ObjectState::Synced, Rollout::NotSeen(m.into())));
+    assert_eq!(doc.phase, Phase::Progressing);
+    assert_eq!(doc.message, m);
+    let available = doc.condition(AVAILABLE).unwrap();
+    assert_eq!(
+        (
+            available.status,
+            available.reason.as_str(),
+            available.message.as_str()
+        ),
+        (ConditionStatus::False, REASON_WAIT_TIMEOUT, m)
+    );
+    assert_eq!(doc.wait_timeout(), Some(available));
+    assert!(!doc.waiting_for_cache());
+    let pending = compute(&applied(ObjectState::Synced, Rollout::Pending));
+    assert!(pending.wait_timeout().is_none());
+}
+
+#[test]
+fn a_removed_spec_says_deleting_or_blocked_never_synced() {
+    let now = ts("2026-01-01T00:00:00Z");
+    let later = ts("2026-01-01T00:05:00Z");
+    let synced = finalize(
+        compute(&applied(
+            ObjectState::Synced,
+            Rollout::Available("ok".into()),
+        )),
+        None,
+        &[],
+        now,
+    );
+    assert_eq!(synced.phase, Phase::Synced);
+    let blocked = removed(
+        Some(&synced),
+        &Removal::Blocked {
+            message: "garbage collection would remove 7 of 7 specs; approve: steward gc approve --digest abc".into(),
+        },
+        now,
+    );
+    assert_eq!(blocked.phase, Phase::Blocked);
+    assert!(
+        blocked
+            .message
+            .starts_with("the spec was removed; its objects are kept: "),
+        "{}",
+        blocked.message
+    );
+    assert!(
+        blocked.message.ends_with("steward gc approve --digest abc"),
+        "{}",
+        blocked.message
+    );
+    let cond = blocked.condition(REMOVED).unwrap();
+    assert_eq!(
+        (cond.status, cond.reason.as_str()),
+        (ConditionStatus::True, "MassDeletionBlocked")
+    );
+    // The rest is as the last reconcile left it.
+    assert_eq!(blocked.objects, synced.objects);
+    assert_eq!(blocked.observed_generation, synced.observed_generation);
+    assert_eq!(blocked.conditions.len(), synced.conditions.len() + 1);
+    // The same removal again changes nothing (no rewrite on every pass).
+    let again = removed(Some(&blocked), &Removal::Blocked { message: "garbage collection would remove 7 of 7 specs; approve: steward gc approve --digest abc".into() }, later);
+    assert!(!needs_write(&again, Some(&blocked)));
+    let deleting = removed(
+        Some(&blocked),
+        &Removal::Deleting {
+            objects: 5,
+            failure: None,
+        },
+        later,
+    );
+    assert_eq!(deleting.phase, Phase::Deleting);
+    assert_eq!(
+        deleting.message,
+        "the spec was removed; garbage collection is deleting its 5 objects"
+    );
+    let cond = deleting.condition(REMOVED).unwrap();
+    assert_eq!(cond.reason, "GarbageCollecting");
+    assert_eq!(
+        cond.last_transition_time,
+        Some(now),
+        "still True since it was blocked"
+    );
+    assert_eq!(
+        deleting
+            .conditions
+            .iter()
+            .filter(|c| c.type_ == REMOVED)
+            .count(),
+        1
+    );
+    let failed = removed(
+        Some(&deleting),
+        &Removal::Deleting {
+            objects: 1,
+            failure: Some("nomad-job web: 500 boom".into()),
+        },
+        later,
+    );
+    assert_eq!(failed.phase, Phase::Deleting);
+    assert!(
+        failed
+            .message
+            .ends_with("its 1 object: nomad-job web: 500 boom"),
+        "{}",
+        failed.message
+    );
+    // A removed key without a status gets one.
+    let fresh = removed(
+        None,
+        &Removal::Deleting {
+            objects: 2,
+            failure: None,
+        },
+        now,
+    );
+    assert_eq!(fresh.phase, Phase::Deleting);
 }

@@ -43,6 +43,8 @@ fn facts_with(gathered: Gathered) -> Facts {
         generation: 3,
         stored: None,
         now: jiff::Timestamp::UNIX_EPOCH,
+        wait: None,
+        clock: tokio::time::Instant::now(),
         spec: SpecFacts::Rendered(Box::new(RenderedFacts {
             key: key(),
             desired: desired(),
@@ -93,6 +95,8 @@ fn an_invalid_spec_writes_only_its_status_and_waits_for_a_change() {
         generation: 2,
         stored: None,
         now: jiff::Timestamp::UNIX_EPOCH,
+        wait: None,
+        clock: tokio::time::Instant::now(),
         spec: SpecFacts::Invalid("bad".to_owned(), Vec::new()),
     };
     let Outcome::Status(input, action) = outcome(&f) else {
@@ -404,4 +408,112 @@ fn the_applied_status_lists_objects_in_spec_order_with_the_failure() {
         a.writes[0].step.op,
         WriteOp::PutEntry { cas: 0, .. }
     ));
+}
+
+/// `f` having waited `waited` for `kind` at its generation.
+fn waited(mut f: Facts, kind: WaitKind, waited: Duration) -> Facts {
+    f.wait = Some(WaitStart {
+        kind,
+        since: f.clock,
+    });
+    f.clock += waited;
+    f
+}
+
+#[test]
+fn a_cache_that_has_not_listed_for_the_wait_timeout_is_named_in_the_status() {
+    let quiet = || {
+        facts_with(Gathered::Waiting(vec![Unsynced {
+            kind: ObjectKind::NomadJob,
+            cache: "nomad-deployments",
+            error: None,
+        }]))
+    };
+    let just_before = waited(
+        quiet(),
+        WaitKind::Cache,
+        status::WAIT_TIMEOUT - Duration::from_millis(1),
+    );
+    assert_eq!(outcome(&just_before), Outcome::Requeue(SYNC_REQUEUE));
+    // Waiting for something else (a deployment, before the caches went) does not count.
+    let other = waited(quiet(), WaitKind::Deployment, status::WAIT_TIMEOUT);
+    assert_eq!(outcome(&other), Outcome::Requeue(SYNC_REQUEUE));
+    let Outcome::Status(input, action) =
+        outcome(&waited(quiet(), WaitKind::Cache, status::WAIT_TIMEOUT))
+    else {
+        panic!("expected a status");
+    };
+    let Verdict::Waiting {
+        caches, timed_out, ..
+    } = &input.verdict
+    else {
+        panic!("expected waiting");
+    };
+    assert!(*timed_out);
+    assert_eq!(caches[0].cache, "nomad-deployments");
+    assert_eq!(action, Action::requeue(UNSYNCED_REQUEUE));
+    let doc = status::compute(&input);
+    let synced = doc.wait_timeout().unwrap();
+    assert!(
+        synced
+            .message
+            .contains("nomad-deployments cache has not listed"),
+        "{}",
+        synced.message
+    );
+}
+
+#[test]
+fn a_deployment_not_seen_for_the_wait_timeout_is_named_in_the_status() {
+    use super::super::outcome::{Executed, JobAfter, summarise_applied};
+    use crate::rollout::JobState;
+    let d = desired();
+    // Converged, registered, and no deployment of version 4 seen.
+    let job = JobAfter {
+        unseen_write: false,
+        state: Some(JobState {
+            job_modify_index: 42,
+            version: Some(4),
+            stable: false,
+            stop: false,
+        }),
+        deployments: Vec::new(),
+    };
+    let summarise = |f: &Facts, executed: Executed| {
+        let a = apply(f);
+        summarise_applied(&a, executed, &job, None)
+    };
+    let rollout_of = |input: &StatusInput| match &input.verdict {
+        Verdict::Applied { rollout, .. } => rollout.clone(),
+        other => panic!("expected applied, got {other:?}"),
+    };
+    let early = waited(
+        facts(converged(&d)),
+        WaitKind::Deployment,
+        Duration::from_secs(59),
+    );
+    assert!(!apply(&early).deployment_overdue);
+    assert_eq!(
+        rollout_of(&summarise(&early, Executed::default())),
+        Rollout::Pending
+    );
+    let late = waited(
+        facts(converged(&d)),
+        WaitKind::Deployment,
+        status::WAIT_TIMEOUT,
+    );
+    assert!(apply(&late).deployment_overdue);
+    assert_eq!(
+        rollout_of(&summarise(&late, Executed::default())),
+        Rollout::NotSeen("no deployment of job web version 4 seen after 60 s".into())
+    );
+    // Registered again in this very pass: a new wait begins.
+    let registered = Executed {
+        job_written: true,
+        ..Executed::default()
+    };
+    assert_eq!(rollout_of(&summarise(&late, registered)), Rollout::Pending);
+    // A cache wait's start says nothing of the deployment.
+    let cache = waited(facts(converged(&d)), WaitKind::Cache, status::WAIT_TIMEOUT);
+    assert!(!apply(&cache).deployment_overdue);
 }
