@@ -327,6 +327,11 @@ pub struct RunArgs {
     /// Log filter (RUST_LOG syntax); RUST_LOG wins when set.
     #[arg(long, default_value = "info", value_name = "FILTER")]
     pub log_level: String,
+    /// Start even when a server is older than Steward's minimum or lacks a feature
+    /// Steward relies on; what cannot work is stated in the log, `/readyz` and the
+    /// metrics.
+    #[arg(long)]
+    pub allow_unsupported: bool,
 }
 
 /// The settings `steward doctor` and `steward bootstrap` share with `steward run`.

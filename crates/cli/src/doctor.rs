@@ -128,32 +128,7 @@ pub fn reach_check(product: Product, url: &str, error: Option<&steward_hashi::Er
     }
 }
 
-/// The version in Consul's `/v1/agent/self` (`Config.Version`).
-pub fn consul_version(agent_self: &Value) -> Option<&str> {
-    agent_self
-        .pointer("/Config/Version")
-        .and_then(Value::as_str)
-}
-
-/// The version in Nomad's `/v1/agent/self`: `config.Version.Version` (an object since
-/// Nomad 0.x's agent config grew build info), a plain `config.Version` string, or the
-/// member's `build` tag.
-pub fn nomad_version(agent_self: &Value) -> Option<&str> {
-    agent_self
-        .pointer("/config/Version/Version")
-        .or_else(|| agent_self.pointer("/config/Version"))
-        .and_then(Value::as_str)
-        .or_else(|| {
-            agent_self
-                .pointer("/member/Tags/build")
-                .and_then(Value::as_str)
-        })
-}
-
-/// The version in Vault's `/v1/sys/health` (`version`).
-pub fn vault_version(health: &Value) -> Option<&str> {
-    health.get("version").and_then(Value::as_str)
-}
+pub use steward_hashi::versions::{consul_version, nomad_version, vault_version};
 
 fn product_title(product: Product) -> &'static str {
     match product {

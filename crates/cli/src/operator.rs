@@ -169,8 +169,43 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         nomad: NomadClient::from_env().context("Nomad client configuration (NOMAD_* env)")?,
         vault: VaultClient::from_env().context("Vault client configuration (VAULT_* env)")?,
     };
+    // Start-up detection: refuse servers known to be too old or to lack what Steward
+    // relies on, unless told to run anyway; say what cannot work either way.
+    let answers = steward_operator::detect::probe(
+        &clients.consul,
+        &clients.nomad,
+        &clients.vault,
+        &config.jwt_auth_mount,
+    )
+    .await;
+    let detected = steward_operator::detect::assess(&answers, &config.jwt_auth_mount);
+    let unsupported = detected.unsupported();
+    if unsupported.is_empty() {
+        tracing::info!("servers and features:\n{}", detected.table());
+    } else if args.allow_unsupported {
+        tracing::warn!(
+            "running with --allow-unsupported on servers Steward does not support:\n{}",
+            detected.table()
+        );
+        for degradation in detected.degradations() {
+            tracing::warn!("{degradation}");
+        }
+    } else {
+        return Err(fail(
+            Exit::Invalid,
+            anyhow::anyhow!(
+                "these servers are not supported (minimums: Consul {}, Nomad {}, Vault {}):\n{}\n                 upgrade them, or start with --allow-unsupported to run anyway with what \
+                 cannot work turned off (listed above under `without it`)",
+                steward_hashi::versions::CONSUL_MIN,
+                steward_hashi::versions::NOMAD_MIN,
+                steward_hashi::versions::VAULT_MIN,
+                detected.table()
+            ),
+        ));
+    }
     let listen = config.listen;
     let operator = Operator::new(config, clients)?;
+    operator.handle().set_cluster(detected);
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     tokio::spawn(async move {

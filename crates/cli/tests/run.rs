@@ -168,3 +168,105 @@ fn run_refuses_an_invalid_policy_or_config() {
         r.stderr
     );
 }
+
+/// A simulator that answers like the servers of reference §10 (Consul 1.10, Nomad 1.1,
+/// Vault 1.7): no `http-route` kind, job stubs without `Meta`, no `namespace=*`.
+fn old_servers() -> SimConfig {
+    let mut config = SimConfig::default();
+    config.consul.version = "1.10.12".into();
+    config.consul.unsupported_config_kinds = vec!["http-route".into(), "api-gateway".into()];
+    config.nomad.version = "1.1.2".into();
+    config.nomad.job_list_meta = false;
+    config.nomad.namespace_wildcard = false;
+    config.vault.version = "1.7.3".into();
+    config
+}
+
+#[test]
+fn run_refuses_servers_older_than_the_minimums_unless_allowed_and_then_says_what_is_off() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = rt.block_on(Sim::start(old_servers())).unwrap();
+    let env = [
+        ("CONSUL_HTTP_ADDR", sim.consul_url()),
+        ("NOMAD_ADDR", sim.nomad_url()),
+        ("VAULT_ADDR", sim.vault_url()),
+        ("VAULT_TOKEN", "root".to_owned()),
+    ];
+    let mut refused = steward();
+    refused
+        .envs(env.clone())
+        .args(["run", "--listen", "127.0.0.1:0"]);
+    let r = run_with(refused, Duration::from_secs(60));
+    r.expect_code(1);
+    for needle in [
+        "consul   TOO OLD version 1.10.12 is older than the minimum 1.16.0",
+        "TOO OLD",
+        "config-entry kind http-route",
+        "invalid config entry kind",
+        "takes `namespace=*` as a namespace named `*`",
+        "job list Meta",
+        "--allow-unsupported",
+    ] {
+        assert!(
+            r.stderr.contains(needle),
+            "{needle:?} missing in:\n{}",
+            r.stderr
+        );
+    }
+
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut cmd = steward();
+    cmd.envs(env.clone())
+        .args(["run", "--allow-unsupported", "--listen", &listen]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut logs = Lines::new(child.stderr.take().unwrap());
+    let _out = Lines::new(child.stdout.take().unwrap());
+    let get = |path: &str| {
+        rt.block_on(async {
+            let url = format!("http://{listen}{path}");
+            for _ in 0..200 {
+                if let Ok(r) = reqwest::get(&url).await {
+                    return r.text().await.unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("{url} never answered")
+        })
+    };
+    let ready: serde_json::Value = serde_json::from_str(&get("/readyz")).unwrap();
+    let degradations = ready["cluster"]["degradations"].to_string();
+    assert!(
+        degradations.contains("deployments are never seen")
+            && degradations.contains("jobs are not collected")
+            && degradations.contains("every other spec reconciles"),
+        "{ready}"
+    );
+    let nomad = &ready["cluster"]["servers"][1];
+    assert_eq!(nomad["supported"], false, "{ready}");
+    let metrics = get("/metrics");
+    assert!(
+        metrics.contains(
+            "steward_server_feature{product=\"nomad\",feature=\"namespace=* on the event stream and deployment list\"} 0"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("steward_server_supported{product=\"vault\",feature=\"\"} 0"),
+        "{metrics}"
+    );
+    sigterm(&child);
+    let status = wait_bounded(&mut child, Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    let lines = logs.rest(Duration::from_secs(5));
+    let all = [logs.seen.clone(), lines].concat().join("\n");
+    assert!(all.contains("running with --allow-unsupported"), "{all}");
+    assert!(all.contains("WARN"), "{all}");
+    rt.block_on(sim.shutdown());
+}

@@ -3,7 +3,7 @@
 //! | method | path | answer |
 //! |---|---|---|
 //! | GET | `/healthz` | `ok` while the process serves |
-//! | GET | `/readyz` | 200 once the specs and statuses have listed and every other cache has listed or fails with a known reason (`degraded`), else 503; JSON with each cache and its last error |
+//! | GET | `/readyz` | 200 once the specs and statuses have listed and every other cache has listed or fails with a known reason (`degraded`), else 503; JSON with each cache and its last error, and `cluster`: the servers' versions, the features found at start-up and what Steward does without the missing ones (`null` when detection did not run) |
 //! | GET | `/metrics` | Prometheus/OpenMetrics text |
 //! | GET | `/api/v1/specs` | every spec with its status |
 //! | GET | `/api/v1/specs/{ns}/{name}` | status, rendered desired objects, current diff |
@@ -127,6 +127,11 @@ async fn readyz(State(h): State<OperatorHandle>) -> Response {
             "leader": h.is_leader(),
             "degraded": degraded,
             "caches": caches,
+            "cluster": h.cluster().map(|c| json!({
+                "servers": c.servers,
+                "features": c.features,
+                "degradations": c.degradations(),
+            })),
         })),
     )
         .into_response()

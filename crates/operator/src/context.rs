@@ -69,6 +69,8 @@ pub(crate) struct OperatorContext {
     pub(crate) verified: Mutex<HashMap<String, u64>>,
     /// Objects whose last write had an unknown outcome: read directly for a while.
     pub(crate) uncertain: crate::uncertain::UncertainWrites,
+    /// What start-up detection found (`None`: not run, e.g. `steward dev`).
+    pub(crate) cluster: parking_lot::RwLock<Option<crate::detect::Detected>>,
     /// When each waiting key began to wait (bounded), so that its status says what it
     /// waits for after `status::WAIT_TIMEOUT`.
     pub(crate) waits: crate::waits::Waits,

@@ -145,6 +145,19 @@ impl OperatorHandle {
         self.shared.leadership.borrow().is_leader()
     }
 
+    /// Records what start-up detection found: shown in `/readyz` (`cluster`) and the
+    /// metrics (`steward_server_supported`, `steward_server_feature`).
+    pub fn set_cluster(&self, detected: crate::detect::Detected) {
+        self.shared.metrics.observe_cluster(&detected);
+        *self.shared.cluster.write() = Some(detected);
+    }
+
+    /// What start-up detection found, if it ran.
+    #[must_use]
+    pub fn cluster(&self) -> Option<crate::detect::Detected> {
+        self.shared.cluster.read().clone()
+    }
+
     /// Ready (`/readyz`): the specs and statuses have listed, and every other cache has
     /// listed or is failing with a known reason (see `kinds::ready`).
     #[must_use]

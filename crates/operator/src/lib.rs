@@ -80,6 +80,7 @@ pub mod api_token;
 pub mod cache;
 pub mod config;
 mod context;
+pub mod detect;
 pub mod error;
 pub mod gc;
 pub mod guard;

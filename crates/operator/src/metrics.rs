@@ -36,6 +36,15 @@ pub struct KindLabel {
     pub kind: String,
 }
 
+/// `product` and `feature` labels (start-up detection).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FeatureLabel {
+    /// `consul`, `nomad` or `vault`.
+    pub product: String,
+    /// The feature (`config-entry kind http-route`...); empty for the version.
+    pub feature: String,
+}
+
 /// `cache` label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CacheLabel {
@@ -79,6 +88,12 @@ pub struct Metrics {
     pub cache_consecutive_failures: Family<CacheLabel, Gauge>,
     /// `steward_cache_failed_reads_total{cache}`.
     pub cache_failed_reads: Family<CacheLabel, Counter>,
+    /// `steward_server_supported{product,feature=""}` and
+    /// `steward_server_feature{product,feature}`: 1 supported/available, 0 not (unset
+    /// when start-up detection could not tell).
+    pub server_supported: Family<FeatureLabel, Gauge>,
+    /// See [`Metrics::server_supported`].
+    pub server_feature: Family<FeatureLabel, Gauge>,
 }
 
 impl Metrics {
@@ -98,6 +113,8 @@ impl Metrics {
             cache_synced: Family::default(),
             cache_consecutive_failures: Family::default(),
             cache_failed_reads: Family::default(),
+            server_supported: Family::default(),
+            server_feature: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("steward");
         r.register("reconciles", "Reconciles by result", m.reconciles.clone());
@@ -153,7 +170,41 @@ impl Metrics {
             "Failed reads of the cache",
             m.cache_failed_reads.clone(),
         );
+        r.register(
+            "server_supported",
+            "1 when the server's version is at least Steward's minimum, 0 when older (start-up detection)",
+            m.server_supported.clone(),
+        );
+        r.register(
+            "server_feature",
+            "1 when the server has a feature Steward relies on, 0 when it lacks it (start-up detection)",
+            m.server_feature.clone(),
+        );
         m
+    }
+
+    /// Sets the start-up detection gauges.
+    pub fn observe_cluster(&self, detected: &crate::detect::Detected) {
+        for s in &detected.servers {
+            if let Some(ok) = s.supported {
+                let label = FeatureLabel {
+                    product: s.product.clone(),
+                    feature: String::new(),
+                };
+                self.server_supported
+                    .get_or_create(&label)
+                    .set(i64::from(ok));
+            }
+        }
+        for f in &detected.features {
+            if let Some(ok) = f.available {
+                let label = FeatureLabel {
+                    product: f.product.clone(),
+                    feature: f.feature.clone(),
+                };
+                self.server_feature.get_or_create(&label).set(i64::from(ok));
+            }
+        }
     }
 
     /// Sets the cache gauges from one cache's state.

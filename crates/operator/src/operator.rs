@@ -132,6 +132,7 @@ impl Operator {
             verified: Mutex::new(HashMap::new()),
             uncertain: crate::uncertain::UncertainWrites::default(),
             waits: crate::waits::Waits::default(),
+            cluster: parking_lot::RwLock::new(None),
         });
         Ok(Self {
             shared,

@@ -1011,3 +1011,83 @@ mod healthy_deadline {
         sim.shutdown().await;
     }
 }
+
+/// Options that make the simulator answer like the Nomad of reference §10 (1.1).
+mod older_servers {
+    use super::*;
+    use futures::StreamExt;
+
+    async fn registered(
+        job_list_meta: bool,
+        namespace_wildcard: bool,
+    ) -> (steward_sim::SimHandle, Api) {
+        let mut cfg = fast_config();
+        cfg.nomad.namespaces = vec!["trading".into()];
+        cfg.nomad.job_list_meta = job_list_meta;
+        cfg.nomad.namespace_wildcard = namespace_wildcard;
+        let sim = Sim::start(cfg).await.unwrap();
+        let api = Api::new(&sim);
+        let mut body = request_body("job-register-order-api");
+        body["Job"]["Namespace"] = json!("trading");
+        body["Job"]["Meta"] = json!({"steward.managed-by": "steward"});
+        let r = api.put("/v1/jobs", &body).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        // Its deployment exists once the scheduler has placed it.
+        eventually(10, || {
+            let api = api.clone();
+            async move {
+                let all = api
+                    .get("/v1/job/order-api/deployments?namespace=trading")
+                    .await
+                    .json;
+                all.as_array().is_some_and(|a| !a.is_empty()).then_some(())
+            }
+        })
+        .await;
+        (sim, api)
+    }
+
+    #[tokio::test]
+    async fn without_job_list_meta_stubs_carry_no_meta() {
+        let (sim, api) = registered(true, true).await;
+        let stubs = api.get("/v1/jobs?meta=true&namespace=*").await.json;
+        assert_eq!(stubs[0]["Meta"]["steward.managed-by"], "steward", "{stubs}");
+        sim.shutdown().await;
+        let (sim, api) = registered(false, true).await;
+        let stubs = api.get("/v1/jobs?meta=true&namespace=*").await.json;
+        assert_eq!(stubs.as_array().unwrap().len(), 1);
+        assert!(stubs[0].get("Meta").is_none(), "{stubs}");
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn without_the_wildcard_namespace_star_is_a_namespace_named_star() {
+        let (sim, api) = registered(true, false).await;
+        let r = api.get("/v1/deployments?namespace=*").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json, json!([]), "an empty list, with an index");
+        assert!(r.index() > 0);
+        let named = api.get("/v1/deployments?namespace=trading").await.json;
+        assert_eq!(named.as_array().unwrap().len(), 1, "{named}");
+        // The stream sends only heartbeats.
+        let resp = reqwest::Client::new()
+            .get(format!(
+                "{}/v1/event/stream?namespace=*&index=1",
+                sim.nomad_url()
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let mut body = resp.bytes_stream();
+        let mut text = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(1200);
+        while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, body.next()).await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        let frames: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(!frames.is_empty(), "heartbeats arrive");
+        assert!(frames.iter().all(|l| l.trim() == "{}"), "{frames:?}");
+        sim.shutdown().await;
+    }
+}

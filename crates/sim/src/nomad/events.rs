@@ -40,7 +40,8 @@ struct Sub {
 impl Sub {
     fn wanted(&self, e: &Event) -> bool {
         let ns = e.namespace.as_str();
-        if self.namespace != "*" && ns != self.namespace && !ns.is_empty() {
+        let any = self.namespace == "*" && self.state.cfg.namespace_wildcard;
+        if !any && ns != self.namespace && !ns.is_empty() {
             return false;
         }
         if !ns.is_empty() && !self.authz.allow_ns(ns, "read-job") {

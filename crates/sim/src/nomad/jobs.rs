@@ -255,7 +255,7 @@ async fn list(State(st): St, RawQuery(raw): RawQuery, headers: HeaderMap) -> Res
         Err(r) => return r,
     };
     let prefix = q.get("prefix").unwrap_or("").to_string();
-    let with_meta = q.flag("meta");
+    let with_meta = q.flag("meta") && st.cfg.job_list_meta;
     let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(0);
     let next_token = q.get("next_token").unwrap_or("").to_string();
     let reverse = q.flag("reverse");

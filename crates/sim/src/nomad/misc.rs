@@ -454,7 +454,10 @@ async fn list_deployments(State(st): St, RawQuery(raw): RawQuery, headers: Heade
         let mut list: Vec<_> = i
             .deployments
             .values()
-            .filter(|d| (ns == "*" || d.namespace == ns) && a.allow_ns(&d.namespace, "read-job"))
+            .filter(|d| {
+                let any = ns == "*" && st.cfg.namespace_wildcard;
+                (any || d.namespace == ns) && a.allow_ns(&d.namespace, "read-job")
+            })
             .cloned()
             .collect();
         list.sort_by_key(|x| std::cmp::Reverse(x.create_index));

@@ -95,6 +95,13 @@ pub struct NomadSimConfig {
     pub memory_oversubscription: bool,
     /// The server's version reported by `/v1/agent/self`.
     pub version: String,
+    /// `GET /v1/jobs?meta=true` returns each stub's `Meta`. Off: the stubs carry no
+    /// `Meta`, as on Nomad versions before the parameter (reference §10).
+    pub job_list_meta: bool,
+    /// `namespace=*` means every namespace on the event stream and the deployment list.
+    /// Off: it is taken as a namespace literally named `*`, as on Nomad < 1.2
+    /// (hashicorp/nomad#10903): the stream sends only heartbeats and the list is empty.
+    pub namespace_wildcard: bool,
 }
 
 impl Default for NomadSimConfig {
@@ -125,6 +132,8 @@ impl Default for NomadSimConfig {
             consul_task_identity: true,
             memory_oversubscription: false,
             version: "1.10.3".into(),
+            job_list_meta: true,
+            namespace_wildcard: true,
         }
     }
 }
