@@ -323,7 +323,11 @@ async fn delete_orphan_statuses(
             .await
         {
             Ok(_) => c.statuses.record_written(&key, 0, None),
-            Err(error) => tracing::debug!(%key, %error, "cannot delete an orphan status"),
+            // Fenced: leadership moved on, the next leader does it.
+            Err(crate::writer::WriteError::Fenced) => {}
+            Err(error) => {
+                tracing::warn!(%key, %error, "cannot delete an orphan status (retried on the next pass)")
+            }
         }
     }
 }
@@ -458,7 +462,10 @@ async fn clear_blocked(shared: &OperatorContext, fence: Option<&Fence>) {
         let key = format!("{}{GC_STATUS_KEY}", shared.config.status_prefix());
         match shared.writer.write(StatusOp::Delete { key }, fence).await {
             Ok(_) => *shared.gc.written.lock() = Some(None),
-            Err(error) => tracing::debug!(%error, "cannot delete the GC status"),
+            Err(crate::writer::WriteError::Fenced) => {}
+            Err(error) => {
+                tracing::warn!(%error, "cannot delete the GC status (retried on the next pass)")
+            }
         }
     }
 }

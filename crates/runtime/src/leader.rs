@@ -416,6 +416,7 @@ impl<B: LockBackend> LeaderElector<B> {
     ) -> Result<(u64, u64), Ended> {
         let key = self.config.key.as_str();
         let mut backoff = Backoff::new(self.config.backoff);
+        let mut warner = Warner::default();
         let mut index = 0;
         let mut pause: Option<Duration> = None;
         loop {
@@ -481,11 +482,13 @@ impl<B: LockBackend> LeaderElector<B> {
                     // Held by someone else: block until the key changes (or, if the
                     // index went backwards, look again at once without blocking).
                     backoff.success();
+                    warner.succeeded();
                     index = next_index(index, state.index).wait_index();
                 }
                 Ok(None) => {
                     // Lock-delay or lost race: look again after a pause, without blocking.
                     backoff.success();
+                    warner.succeeded();
                     index = 0;
                     pause = Some(self.config.retry_pause);
                 }
@@ -498,7 +501,11 @@ impl<B: LockBackend> LeaderElector<B> {
                 }
                 Err(error) => {
                     let delay = backoff.failure();
-                    tracing::debug!(%error, ?delay, "leader contention step failed");
+                    if let Some(failures) = warner.failed() {
+                        tracing::warn!(%error, ?delay, failures, "cannot contend for the leader lock (reading or acquiring it failed)");
+                    } else {
+                        tracing::debug!(%error, ?delay, "leader contention step failed");
+                    }
                     index = 0;
                     pause = Some(delay);
                 }
@@ -516,6 +523,7 @@ impl<B: LockBackend> LeaderElector<B> {
     ) -> Ended {
         let key = self.config.key.as_str();
         let mut backoff = Backoff::new(self.config.backoff);
+        let mut warner = Warner::default();
         let mut pause: Option<Duration> = None;
         loop {
             let h = *health.borrow_and_update();
@@ -551,17 +559,57 @@ impl<B: LockBackend> LeaderElector<B> {
                     // an index of 0 is blocked on as 1 so the monitor cannot alternate
                     // between waits on 0 and 1 without ever blocking.
                     backoff.success();
+                    warner.succeeded();
                     index = next_index(index, state.index).wait_index();
                 }
                 Err(error) => {
                     // The renew deadline decides; a flaky read alone does not depose us.
                     let delay = backoff.failure();
-                    tracing::debug!(%error, ?delay, "leader lock watch failed");
+                    if let Some(failures) = warner.failed() {
+                        tracing::warn!(%error, ?delay, failures, "cannot watch the leader lock (still leading while the session is renewed)");
+                    } else {
+                        tracing::debug!(%error, ?delay, "leader lock watch failed");
+                    }
                     index = 0;
                     pause = Some(delay);
                 }
             }
         }
+    }
+}
+
+/// How often a failure that keeps repeating is logged at WARN again.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// Rate-limits the WARN lines of a failure that repeats: the first at once, then at
+/// most every [`WARN_EVERY`] while it goes on; a success starts over.
+#[derive(Debug, Default)]
+struct Warner {
+    last: Option<Instant>,
+    repeats: u64,
+}
+
+impl Warner {
+    /// Whether this failure is to be logged at WARN (`repeats` since the last line).
+    fn failed(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        self.repeats += 1;
+        let due = self
+            .last
+            .is_none_or(|at| now.duration_since(at) >= WARN_EVERY);
+        if due {
+            self.last = Some(now);
+            let repeats = self.repeats;
+            self.repeats = 0;
+            Some(repeats)
+        } else {
+            None
+        }
+    }
+
+    fn succeeded(&mut self) {
+        self.last = None;
+        self.repeats = 0;
     }
 }
 
@@ -589,6 +637,7 @@ async fn keep_session<B: LockBackend>(
         (ttl / 5).max(Duration::from_millis(100)),
     );
     let mut backoff = Backoff::new(retry);
+    let mut warner = Warner::default();
     let mut next = last_ok + ttl / 2;
     loop {
         tokio::select! {
@@ -618,6 +667,7 @@ async fn keep_session<B: LockBackend>(
                 }
                 last_ok = sent;
                 backoff.reset();
+                warner.succeeded();
                 health.send_replace(SessionHealth {
                     lost: false,
                     valid_until: last_ok + ttl,
@@ -633,7 +683,11 @@ async fn keep_session<B: LockBackend>(
             }
             Ok(Err(error)) => {
                 let delay = backoff.failure();
-                tracing::debug!(%error, ?delay, "session renew failed");
+                if let Some(failures) = warner.failed() {
+                    tracing::warn!(%error, ?delay, failures, "cannot renew the leader session (leadership ends a TTL after the last renewal)");
+                } else {
+                    tracing::debug!(%error, ?delay, "session renew failed");
+                }
                 next = (Instant::now() + delay).min(last_ok + ttl);
             }
             Err(_elapsed) => {
