@@ -171,3 +171,34 @@ async fn a_kind_the_server_lacks_holds_only_the_specs_that_need_it() {
     assert_eq!(plain_status.phase, Phase::Synced);
     env.finish().await;
 }
+
+/// A Nomad that takes `namespace=*` literally (Nomad < 1.2): the event stream and the
+/// deployment list show nothing. Told so by start-up detection, the operator lists the
+/// deployments per namespace and sees the rollout; assuming the wildcard, it never does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_namespace_wildcard_deployments_are_listed_per_namespace() {
+    let mut sim = sim_config();
+    sim.nomad.namespace_wildcard = false;
+    let mut env = Env::start_with(sim).await;
+
+    // Assuming the wildcard (as before detection), the rollout is never seen.
+    env.operator("assuming").await;
+    let g = env.put_spec("shop/web", &web("shop", "web", "1.0.0")).await;
+    env.wait_phase("shop/web", Phase::Progressing, g).await;
+    env.settle(Duration::from_secs(2)).await;
+    let s = env.status("shop/web").await.unwrap();
+    assert_eq!(s.phase, Phase::Progressing, "{s:?}");
+    env.stop("assuming").await;
+
+    let mut config = env.config();
+    config.server_features.nomad_namespace_wildcard = false;
+    env.operator_with("told", config).await;
+    let s = env.wait_synced("shop/web", g).await;
+    assert!(
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Available" && c.message.contains("successful")),
+        "{s:?}"
+    );
+    env.finish().await;
+}

@@ -203,6 +203,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             ),
         ));
     }
+    config.server_features = detected.server_features();
     let listen = config.listen;
     let operator = Operator::new(config, clients)?;
     operator.handle().set_cluster(detected);

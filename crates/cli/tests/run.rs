@@ -243,7 +243,7 @@ fn run_refuses_servers_older_than_the_minimums_unless_allowed_and_then_says_what
     let ready: serde_json::Value = serde_json::from_str(&get("/readyz")).unwrap();
     let degradations = ready["cluster"]["degradations"].to_string();
     assert!(
-        degradations.contains("deployments are never seen")
+        degradations.contains("listed per namespace every 5 s")
             && degradations.contains("jobs are not collected")
             && degradations.contains("every other spec reconciles"),
         "{ready}"

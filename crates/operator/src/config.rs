@@ -103,6 +103,26 @@ pub struct OperatorConfig {
     /// run` takes it from `STEWARD_API_TOKEN` or `STEWARD_API_TOKEN_FILE`.
     #[serde(skip)]
     pub api_token: Option<crate::api_token::ApiToken>,
+    /// What the servers can do, as start-up detection found it (`steward run` sets
+    /// it; not read from a config file): the slower ways for older servers.
+    #[serde(skip)]
+    pub server_features: ServerFeatures,
+}
+
+/// Features of the servers the operator adapts to (see [`crate::detect`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerFeatures {
+    /// Nomad's event stream and deployment list take `namespace=*` as every namespace
+    /// (Nomad ≥ 1.2). Without: deployments are listed per namespace, every few seconds.
+    pub nomad_namespace_wildcard: bool,
+}
+
+impl Default for ServerFeatures {
+    fn default() -> Self {
+        Self {
+            nomad_namespace_wildcard: true,
+        }
+    }
 }
 
 /// Leader election settings.
@@ -166,6 +186,7 @@ impl Default for OperatorConfig {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 7070))),
             instance_name: "steward".to_owned(),
             api_token: None,
+            server_features: ServerFeatures::default(),
         }
     }
 }

@@ -176,8 +176,8 @@ pub fn assess(answers: &Answers, jwt_mount: &str) -> Detected {
         Product::Nomad,
         "namespace=* on the event stream and deployment list".to_owned(),
         &wildcard,
-        "deployments are never seen: rollouts stay Progressing until the wait timeout \
-         names the missing deployment",
+        "deployments are listed per namespace every 5 s instead of followed on the \
+         event stream (one request per namespace each time; rollouts are seen later)",
     ));
     features.push(feature(
         Product::Vault,
@@ -204,6 +204,19 @@ fn feature(product: Product, name: String, probe: &Probe, without: &str) -> Feat
 }
 
 impl Detected {
+    /// The slower ways the operator takes for what the servers lack.
+    #[must_use]
+    pub fn server_features(&self) -> crate::config::ServerFeatures {
+        let lacks = |name: &str| {
+            self.features
+                .iter()
+                .any(|f| f.feature.starts_with(name) && f.available == Some(false))
+        };
+        crate::config::ServerFeatures {
+            nomad_namespace_wildcard: !lacks("namespace=*"),
+        }
+    }
+
     /// What is known to be unsupported or missing: empty when Steward may start.
     #[must_use]
     pub fn unsupported(&self) -> Vec<String> {
@@ -407,6 +420,7 @@ mod tests {
         let d = assess(&answers("1.16.0", "1.10.3", "1.15.2"), "jwt-nomad");
         assert!(d.unsupported().is_empty(), "{:?}", d.unsupported());
         assert!(d.degradations().is_empty());
+        assert!(d.server_features().nomad_namespace_wildcard);
         assert!(
             d.table()
                 .contains("nomad    ok      version 1.10.3 (minimum 1.10.0)")
@@ -466,9 +480,10 @@ mod tests {
         assert!(
             degraded
                 .iter()
-                .any(|d| d.contains("deployments are never seen")),
+                .any(|d| d.contains("listed per namespace every 5 s")),
             "{degraded:?}"
         );
+        assert!(!d.server_features().nomad_namespace_wildcard);
         assert!(d.table().contains("TOO OLD"), "{}", d.table());
     }
 

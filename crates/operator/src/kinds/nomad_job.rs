@@ -339,7 +339,8 @@ impl Kind for NomadJob {
         // scale is bounded by `Observed`'s spacing per listed job.
         let list = async move { list.run_list(source, list_rate(20.0, 5), changes).await };
         // Job bodies and deployments: the rollout.
-        let events = async move { events.run_events(client, more).await };
+        let wildcard = ctx.config.server_features.nomad_namespace_wildcard;
+        let events = async move { events.run_events(client, more, wildcard).await };
         vec![
             Watch::new("nomad-job-watch", list),
             Watch::new("nomad-event-stream", events),

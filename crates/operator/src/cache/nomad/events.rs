@@ -5,6 +5,10 @@ use std::collections::BTreeMap;
 
 use super::*;
 
+/// How often the deployments are listed per namespace when the server has no
+/// `namespace=*` (one request per namespace each time).
+pub const PER_NAMESPACE_POLL: Duration = Duration::from_secs(5);
+
 /// The fields of an event-stream job body the cache decodes (straight from the payload,
 /// without copying the body).
 #[derive(Debug, Deserialize)]
@@ -154,14 +158,27 @@ impl NomadCache {
     }
 
     /// Lists every deployment, then follows the event stream; on any failure starts
-    /// over (with backoff). Runs until dropped.
-    pub async fn run_events(self: Arc<Self>, client: NomadClient, changes: Changes) {
+    /// over (with backoff). Runs until dropped. Without `namespace_wildcard` (Nomad <
+    /// 1.2 takes `namespace=*` as a namespace named `*`, so the stream and the list show
+    /// nothing), the deployments of each namespace are listed every
+    /// [`PER_NAMESPACE_POLL`] instead: slower, but rollouts are seen.
+    pub async fn run_events(
+        self: Arc<Self>,
+        client: NomadClient,
+        changes: Changes,
+        namespace_wildcard: bool,
+    ) {
         let mut backoff = Backoff::new(
             BackoffConfig::new(Duration::from_millis(250), Duration::from_secs(30))
                 .reset_after(Duration::from_secs(30)),
         );
         loop {
-            match self.follow(&client, &changes).await {
+            let followed = if namespace_wildcard {
+                self.follow(&client, &changes).await
+            } else {
+                self.poll_per_namespace(&client, &changes).await
+            };
+            match followed {
                 Ok(()) => backoff.success(),
                 Err(error) => {
                     // `Health` logs it at WARN (rate-limited) with Nomad's answer.
@@ -171,6 +188,46 @@ impl NomadCache {
                     tokio::time::sleep(delay).await;
                 }
             }
+        }
+    }
+
+    /// Lists the namespaces, then each one's deployments, every [`PER_NAMESPACE_POLL`];
+    /// returns on the first failure.
+    async fn poll_per_namespace(
+        &self,
+        client: &NomadClient,
+        changes: &Changes,
+    ) -> Result<(), String> {
+        let transport = client.transport();
+        loop {
+            let namespaces = transport
+                .call(RequestSpec::get("/v1/namespaces"), |raw| {
+                    raw.json::<Option<Vec<serde_json::Value>>>()
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .unwrap_or_default();
+            let mut all = Vec::new();
+            for name in namespaces
+                .iter()
+                .filter_map(|n| n.get("Name").and_then(serde_json::Value::as_str))
+            {
+                let spec = QueryOptions::new()
+                    .namespace(name)
+                    .apply(
+                        steward_hashi::Product::Nomad,
+                        RequestSpec::get("/v1/deployments"),
+                    )
+                    .map_err(|e| e.to_string())?;
+                let listed = transport
+                    .call(spec, |raw| raw.json::<Option<Vec<Deployment>>>())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                all.extend(listed.unwrap_or_default());
+            }
+            self.replace_deployments(all, changes);
+            self.deployments_health.succeeded();
+            tokio::time::sleep(PER_NAMESPACE_POLL).await;
         }
     }
 
