@@ -202,3 +202,34 @@ async fn without_the_namespace_wildcard_deployments_are_listed_per_namespace() {
     );
     env.finish().await;
 }
+
+/// A Nomad whose job list stubs carry no `Meta`: told so by start-up detection, the
+/// operator reads each job's owner from the job, so garbage collection finds and stops
+/// the job of a removed spec.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_meta_in_the_job_list_owners_are_read_from_the_jobs() {
+    let mut sim = sim_config();
+    sim.nomad.job_list_meta = false;
+    let mut env = Env::start_with(sim).await;
+    let mut config = env.config();
+    config.server_features.nomad_job_list_meta = false;
+    let handle = env.operator_with("a", config).await;
+    let g = env.put_spec("shop/web", &web("shop", "web", "1.0.0")).await;
+    env.wait_synced("shop/web", g).await;
+    env.settle(Duration::from_millis(300)).await;
+
+    env.delete_spec("shop/web").await;
+    wait_for(
+        "the job to be stopped by garbage collection",
+        WAIT,
+        || async {
+            match env.job("shop", "web").await {
+                Some(job) if job.view.stop => Ok(()),
+                Some(_) => Err(format!("running; verified {}", handle.verified())),
+                None => Err("gone".to_owned()),
+            }
+        },
+    )
+    .await;
+    env.finish().await;
+}

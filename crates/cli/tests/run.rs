@@ -244,7 +244,7 @@ fn run_refuses_servers_older_than_the_minimums_unless_allowed_and_then_says_what
     let degradations = ready["cluster"]["degradations"].to_string();
     assert!(
         degradations.contains("listed per namespace every 5 s")
-            && degradations.contains("jobs are not collected")
+            && degradations.contains("read from the job itself")
             && degradations.contains("every other spec reconciles"),
         "{ready}"
     );

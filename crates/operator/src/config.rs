@@ -115,12 +115,16 @@ pub struct ServerFeatures {
     /// Nomad's event stream and deployment list take `namespace=*` as every namespace
     /// (Nomad ≥ 1.2). Without: deployments are listed per namespace, every few seconds.
     pub nomad_namespace_wildcard: bool,
+    /// Nomad's job list returns each stub's `Meta` with `meta=true`. Without: each
+    /// job's owner is read from the job, once per job and change.
+    pub nomad_job_list_meta: bool,
 }
 
 impl Default for ServerFeatures {
     fn default() -> Self {
         Self {
             nomad_namespace_wildcard: true,
+            nomad_job_list_meta: true,
         }
     }
 }

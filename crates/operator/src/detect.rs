@@ -163,7 +163,8 @@ pub fn assess(answers: &Answers, jwt_mount: &str) -> Detected {
         Product::Nomad,
         "job list Meta".to_owned(),
         &meta,
-        "garbage collection cannot find owned jobs in the list: jobs are not collected",
+        "each job's owner is read from the job itself, once per job and change (one \
+         request per job at start-up)",
     ));
     let wildcard = match nomad {
         Some(v) if v >= NOMAD_WILDCARD_SINCE => Probe::Available,
@@ -214,6 +215,7 @@ impl Detected {
         };
         crate::config::ServerFeatures {
             nomad_namespace_wildcard: !lacks("namespace=*"),
+            nomad_job_list_meta: !lacks("job list Meta"),
         }
     }
 
@@ -507,6 +509,7 @@ mod tests {
             Probe::Missing("`GET /v1/jobs?meta=true` returns stubs without Meta".into());
         let d = assess(&a, "jwt-nomad");
         assert_eq!(d.unsupported().len(), 1, "{:?}", d.unsupported());
-        assert!(d.degradations()[0].contains("jobs are not collected"));
+        assert!(d.degradations()[0].contains("read from the job itself"));
+        assert!(!d.server_features().nomad_job_list_meta);
     }
 }

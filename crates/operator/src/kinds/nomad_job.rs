@@ -330,7 +330,8 @@ impl Kind for NomadJob {
 
     fn watches(&self, ctx: &Arc<OperatorContext>) -> Vec<Watch> {
         let wait = ctx.config.watch_wait.min(Duration::from_secs(300));
-        let source = JobListSource::new(ctx.clients.nomad.clone(), wait);
+        let source = JobListSource::new(ctx.clients.nomad.clone(), wait)
+            .reading_owners(!ctx.config.server_features.nomad_job_list_meta);
         let (list, events) = (ctx.caches.nomad.clone(), ctx.caches.nomad.clone());
         let (changes, more) = (ctx.changes.clone(), ctx.changes.clone());
         let client = ctx.clients.nomad.clone();

@@ -9,13 +9,64 @@ use super::*;
 pub struct JobListSource {
     client: NomadClient,
     wait: Duration,
+    /// Read each job's owner from its body (a Nomad whose stubs carry no `Meta`), once
+    /// per job and `JobModifyIndex`: `key → (JobModifyIndex, owner)`.
+    owners_read: Option<HashMap<String, (u64, Option<String>)>>,
 }
 
 impl JobListSource {
     /// Lists every namespace's jobs, blocking for at most `wait`.
     #[must_use]
     pub fn new(client: NomadClient, wait: Duration) -> Self {
-        Self { client, wait }
+        Self {
+            client,
+            wait,
+            owners_read: None,
+        }
+    }
+
+    /// For a Nomad whose job list stubs carry no `Meta` (found at start-up): each
+    /// job's owner is read from the job itself, once per job and change (one request
+    /// per job at start, then one per changed job). Slower, but owned jobs are known,
+    /// so garbage collection finds them.
+    #[must_use]
+    pub fn reading_owners(mut self, read: bool) -> Self {
+        self.owners_read = read.then(HashMap::new);
+        self
+    }
+
+    /// Fills the owners the stubs lack from the jobs' bodies (see
+    /// [`Self::reading_owners`]).
+    async fn fill_owners(&mut self, stubs: &mut [JobStub]) -> Result<(), steward_hashi::Error> {
+        let Some(memo) = self.owners_read.as_mut() else {
+            return Ok(());
+        };
+        let mut seen = std::collections::HashSet::with_capacity(stubs.len());
+        for stub in stubs.iter_mut().filter(|s| s.owner.is_none()) {
+            let key = job_key(&stub.namespace, &stub.id);
+            seen.insert(key.clone());
+            if let Some((index, owner)) = memo.get(&key)
+                && *index == stub.job_modify_index
+            {
+                stub.owner.clone_from(owner);
+                continue;
+            }
+            let read = self
+                .client
+                .get_job(
+                    &stub.id,
+                    &QueryOptions::new().namespace(stub.namespace.clone()),
+                )
+                .await?;
+            let owner = read.value.and_then(|job| {
+                names::owner_from_meta(job.raw.get("Meta").unwrap_or(&Value::Null))
+                    .map(|k| k.to_string())
+            });
+            memo.insert(key, (stub.job_modify_index, owner.clone()));
+            stub.owner = owner;
+        }
+        memo.retain(|k, _| seen.contains(k));
+        Ok(())
     }
 }
 
@@ -32,12 +83,12 @@ impl ListSource for JobListSource {
             .transport()
             .call(spec, |raw| raw.json_with_meta::<Option<Vec<JobStub>>>())
             .await?;
+        let mut stubs = r.value.unwrap_or_default();
+        self.fill_owners(&mut stubs).await?;
         Ok(Listing {
             index: r.meta.index,
             known_leader: r.meta.known_leader,
-            entries: r
-                .value
-                .unwrap_or_default()
+            entries: stubs
                 .into_iter()
                 .map(|job| {
                     ListingEntry::new(job_key(&job.namespace, &job.id), job.modify_index, job)
