@@ -179,6 +179,7 @@ async fn a_kind_the_server_lacks_holds_only_the_specs_that_need_it() {
 async fn without_the_namespace_wildcard_deployments_are_listed_per_namespace() {
     let mut sim = sim_config();
     sim.nomad.namespace_wildcard = false;
+    sim.nomad.version = "1.1.2".into();
     let mut env = Env::start_with(sim).await;
 
     // Assuming the wildcard (as before detection), the rollout is never seen.
@@ -190,8 +191,14 @@ async fn without_the_namespace_wildcard_deployments_are_listed_per_namespace() {
     assert_eq!(s.phase, Phase::Progressing, "{s:?}");
     env.stop("assuming").await;
 
+    // As `steward run` does: detection finds the missing wildcard.
+    let c = &env.clients;
+    let answers = steward_operator::detect::probe(&c.consul, &c.nomad, &c.vault, "jwt-nomad").await;
+    let detected = steward_operator::detect::assess(&answers, "jwt-nomad");
     let mut config = env.config();
-    config.server_features.nomad_namespace_wildcard = false;
+    config.server_features = detected.server_features();
+    config.cluster = Some(detected);
+    assert!(!config.server_features.nomad_namespace_wildcard);
     env.operator_with("told", config).await;
     let s = env.wait_synced("shop/web", g).await;
     assert!(
@@ -199,6 +206,18 @@ async fn without_the_namespace_wildcard_deployments_are_listed_per_namespace() {
             .iter()
             .any(|c| c.type_ == "Available" && c.message.contains("successful")),
         "{s:?}"
+    );
+    // The spec says what the server lacks and what Steward does instead.
+    let s = env
+        .wait_status("shop/web", "the ServerSupport condition", |s| {
+            s.condition("ServerSupport").is_some()
+        })
+        .await;
+    let support = s.condition("ServerSupport").unwrap();
+    assert_eq!(support.reason, "Degraded");
+    assert!(
+        support.message.contains("namespace=*") && support.message.contains("per namespace"),
+        "{support:?}"
     );
     env.finish().await;
 }

@@ -204,9 +204,9 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         ));
     }
     config.server_features = detected.server_features();
+    config.cluster = Some(detected);
     let listen = config.listen;
     let operator = Operator::new(config, clients)?;
-    operator.handle().set_cluster(detected);
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     tokio::spawn(async move {

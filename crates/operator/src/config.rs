@@ -106,27 +106,12 @@ pub struct OperatorConfig {
     /// What the servers can do, as start-up detection found it (`steward run` sets
     /// it; not read from a config file): the slower ways for older servers.
     #[serde(skip)]
-    pub server_features: ServerFeatures,
-}
-
-/// Features of the servers the operator adapts to (see [`crate::detect`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ServerFeatures {
-    /// Nomad's event stream and deployment list take `namespace=*` as every namespace
-    /// (Nomad ≥ 1.2). Without: deployments are listed per namespace, every few seconds.
-    pub nomad_namespace_wildcard: bool,
-    /// Nomad's job list returns each stub's `Meta` with `meta=true`. Without: each
-    /// job's owner is read from the job, once per job and change.
-    pub nomad_job_list_meta: bool,
-}
-
-impl Default for ServerFeatures {
-    fn default() -> Self {
-        Self {
-            nomad_namespace_wildcard: true,
-            nomad_job_list_meta: true,
-        }
-    }
+    pub server_features: crate::detect::ServerFeatures,
+    /// What start-up detection found (`steward run` sets it): shown in `/readyz`, the
+    /// metrics and the conditions of the specs it touches. `None`: detection did not
+    /// run (`steward dev`, embedders).
+    #[serde(skip)]
+    pub cluster: Option<crate::detect::Detected>,
 }
 
 /// Leader election settings.
@@ -190,7 +175,8 @@ impl Default for OperatorConfig {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 7070))),
             instance_name: "steward".to_owned(),
             api_token: None,
-            server_features: ServerFeatures::default(),
+            server_features: crate::detect::ServerFeatures::default(),
+            cluster: None,
         }
     }
 }

@@ -79,6 +79,26 @@ pub struct Detected {
     pub features: Vec<FeatureReport>,
 }
 
+/// Features of the servers the operator adapts to (see [`Detected::server_features`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerFeatures {
+    /// Nomad's event stream and deployment list take `namespace=*` as every namespace
+    /// (Nomad ≥ 1.2). Without: deployments are listed per namespace, every few seconds.
+    pub nomad_namespace_wildcard: bool,
+    /// Nomad's job list returns each stub's `Meta` with `meta=true`. Without: each
+    /// job's owner is read from the job, once per job and change.
+    pub nomad_job_list_meta: bool,
+}
+
+impl Default for ServerFeatures {
+    fn default() -> Self {
+        Self {
+            nomad_namespace_wildcard: true,
+            nomad_job_list_meta: true,
+        }
+    }
+}
+
 /// The first Nomad with `namespace=*` on the event stream and the deployment list
 /// (hashicorp/nomad#10935; before, `*` was a namespace literally named so).
 const NOMAD_WILDCARD_SINCE: Version = Version::new(1, 2, 0);
@@ -207,13 +227,13 @@ fn feature(product: Product, name: String, probe: &Probe, without: &str) -> Feat
 impl Detected {
     /// The slower ways the operator takes for what the servers lack.
     #[must_use]
-    pub fn server_features(&self) -> crate::config::ServerFeatures {
+    pub fn server_features(&self) -> ServerFeatures {
         let lacks = |name: &str| {
             self.features
                 .iter()
                 .any(|f| f.feature.starts_with(name) && f.available == Some(false))
         };
-        crate::config::ServerFeatures {
+        ServerFeatures {
             nomad_namespace_wildcard: !lacks("namespace=*"),
             nomad_job_list_meta: !lacks("job list Meta"),
         }
@@ -241,6 +261,26 @@ impl Detected {
         self.features
             .iter()
             .filter(|f| f.available == Some(false))
+            .map(|f| format!("without {} ({}): {}", f.feature, f.product, f.without))
+            .collect()
+    }
+
+    /// The degradations that touch a spec owning objects of `kinds` (`nomad-job`,
+    /// `vault-role`, a config-entry kind...): what its status says about the servers.
+    #[must_use]
+    pub fn degradations_for<'k>(&self, kinds: impl IntoIterator<Item = &'k str>) -> Vec<String> {
+        let kinds: std::collections::BTreeSet<&str> = kinds.into_iter().collect();
+        self.features
+            .iter()
+            .filter(|f| f.available == Some(false))
+            .filter(|f| match f.product.as_str() {
+                "nomad" => kinds.contains("nomad-job"),
+                "vault" => kinds.contains("vault-role"),
+                _ => f
+                    .feature
+                    .strip_prefix("config-entry kind ")
+                    .is_some_and(|kind| kinds.contains(kind)),
+            })
             .map(|f| format!("without {} ({}): {}", f.feature, f.product, f.without))
             .collect()
     }
@@ -500,6 +540,24 @@ mod tests {
         assert_eq!(nomad.supported, None);
         assert!(nomad.detail.contains("connection refused"));
         assert!(d.table().contains("unknown"));
+    }
+
+    #[test]
+    fn a_spec_hears_only_of_what_touches_its_kinds() {
+        let mut a = answers("1.16.0", "1.10.3", "1.15.2");
+        a.config_kinds[2].1 = Probe::Missing("invalid config entry kind: http-route".into());
+        a.jwt_mount = Probe::Missing("no auth method is mounted at jwt-nomad/".into());
+        let d = assess(&a, "jwt-nomad");
+        assert!(
+            d.degradations_for(["nomad-job", "service-defaults"])
+                .is_empty()
+        );
+        let routed = d.degradations_for(["nomad-job", "http-route"]);
+        assert_eq!(routed.len(), 1, "{routed:?}");
+        assert!(routed[0].contains("http-route"));
+        let vaulted = d.degradations_for(["vault-policy", "vault-role"]);
+        assert_eq!(vaulted.len(), 1, "{vaulted:?}");
+        assert!(vaulted[0].contains("JWT auth mount jwt-nomad"));
     }
 
     #[test]

@@ -134,6 +134,9 @@ impl Operator {
             waits: crate::waits::Waits::default(),
             cluster: parking_lot::RwLock::new(None),
         });
+        if let Some(detected) = shared.config.cluster.clone() {
+            crate::handle::OperatorHandle::new(shared.clone()).set_cluster(detected);
+        }
         Ok(Self {
             shared,
             parts: Mutex::new(Some(RunParts {

@@ -452,7 +452,15 @@ async fn write_status(
     stored: Option<&StatusDoc>,
     events: &mut Events<'_>,
 ) -> Result<Arc<StatusDoc>, ReconcileError> {
-    let computed = status::compute(input);
+    let mut computed = status::compute(input);
+    // What the servers lack that touches this spec (start-up detection).
+    if let Some(cluster) = &*shared.cluster.read() {
+        let degradations =
+            cluster.degradations_for(computed.objects.iter().map(|o| o.kind.as_str()));
+        computed
+            .conditions
+            .extend(status::server_support(&degradations));
+    }
     // Waited too long for something that does not come: say it once per wait, loudly
     // (the recorder logs a Warning event at WARN).
     let timed_out = computed

@@ -289,6 +289,23 @@ pub const DEGRADED: &str = "Degraded";
 /// by the mass-deletion guard (see [`Removal`]).
 pub const REMOVED: &str = "Removed";
 
+/// Condition type: the servers lack something the spec relies on, and Steward takes a
+/// slower way or turns something off (found at start-up, see [`crate::detect`]).
+pub const SERVER_SUPPORT: &str = "ServerSupport";
+
+/// The [`SERVER_SUPPORT`] condition for these degradations (`None` when there are none).
+#[must_use]
+pub fn server_support(degradations: &[String]) -> Option<Condition> {
+    (!degradations.is_empty()).then(|| {
+        condition(
+            SERVER_SUPPORT,
+            ConditionStatus::False,
+            "Degraded",
+            &degradations.join("; "),
+        )
+    })
+}
+
 /// A condition without a transition time (set by [`finalize`]).
 #[must_use]
 pub fn condition(type_: &str, status: ConditionStatus, reason: &str, message: &str) -> Condition {
