@@ -854,6 +854,55 @@ mod s6_5_parse {
         sim.shutdown().await;
     }
 
+    /// `deploy/nomad/steward.nomad.hcl`, Steward's own job, parses and registers.
+    #[tokio::test]
+    async fn stewards_own_job_parses_and_registers() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/nomad/steward.nomad.hcl"
+        );
+        let hcl = std::fs::read_to_string(path).unwrap();
+        let sim = start().await;
+        let api = Api::new(&sim);
+        let r = api
+            .post(
+                "/v1/jobs/parse",
+                &json!({"JobHCL": hcl, "Canonicalize": true}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let job = r.json;
+        assert_eq!(job["ID"], "steward");
+        let group = &job["TaskGroups"][0];
+        assert_eq!(group["Count"], 3);
+        let checks: Vec<&str> = group["Services"][0]["Checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["Path"].as_str().unwrap())
+            .collect();
+        assert_eq!(checks, ["/healthz", "/readyz"]);
+        assert_eq!(group["Networks"][0]["DynamicPorts"][0]["Label"], "api");
+        assert_eq!(group["Networks"][0]["DynamicPorts"][0]["To"], 7070);
+        let task = &group["Tasks"][0];
+        assert_eq!(task["Vault"]["Role"], "steward", "{task}");
+        assert_eq!(task["Templates"].as_array().unwrap().len(), 2);
+        assert_eq!(task["Templates"][0]["Envvars"], true);
+        assert!(
+            task["Env"]["NOMAD_ADDR"]
+                .as_str()
+                .unwrap()
+                .contains("${attr.unique.network.ip-address}"),
+            "{task}"
+        );
+        assert_eq!(job["Update"]["MaxParallel"], 1);
+        assert_eq!(job["Update"]["AutoRevert"], true);
+        let reg = api.put("/v1/jobs", &json!({ "Job": job })).await;
+        assert_eq!(reg.status, 200, "{}", reg.text);
+        assert_eq!(api.get("/v1/job/steward").await.status, 200);
+        sim.shutdown().await;
+    }
+
     #[tokio::test]
     async fn hcl_errors_are_400() {
         let sim = start().await;
