@@ -245,3 +245,56 @@ async fn changes_need_the_api_token_and_reads_never_show_a_secret() {
     }
     env.finish().await;
 }
+
+/// The alert rules in `deploy/prometheus/steward-rules.yml` name only metrics the
+/// operator exports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alert_rules_name_metrics_the_operator_exports() {
+    let rules = std::fs::read_to_string(steward_e2e::repo_path(
+        "deploy/prometheus/steward-rules.yml",
+    ))
+    .unwrap();
+    let mut env = Env::start().await;
+    // Every family has samples once detection ran and a spec was reconciled.
+    let c = &env.clients;
+    let answers = steward_operator::detect::probe(&c.consul, &c.nomad, &c.vault, "jwt-nomad").await;
+    let mut config = env.config();
+    config.cluster = Some(steward_operator::detect::assess(&answers, "jwt-nomad"));
+    let router = steward_operator::api::router(env.operator_with("a", config).await);
+    let g = env.put_spec("shop/web", &web("shop", "web", "1.0.0")).await;
+    env.wait_synced("shop/web", g).await;
+    let (status, metrics) = get(&router, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let families: std::collections::BTreeSet<&str> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let mut named = std::collections::BTreeSet::new();
+    for line in rules
+        .lines()
+        .filter(|l| l.trim_start().starts_with("expr:"))
+    {
+        let mut rest = line;
+        while let Some(at) = rest.find("steward_") {
+            let tail = &rest[at..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            named.insert(tail[..end].to_owned());
+            rest = &tail[end..];
+        }
+    }
+    assert!(named.len() >= 8, "{named:?}");
+    for name in &named {
+        let family = ["_total", "_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        assert!(
+            families.contains(family),
+            "{name} (family {family}) is not exported; families: {families:?}"
+        );
+    }
+    env.finish().await;
+}
