@@ -646,30 +646,23 @@ async fn failover(world: &mut World, leader: &str) -> Result<ScenarioReport> {
     // a crash (the new leader is killed; its session lives until Consul ends it).
     let graceful = hand_over(world, leader, "b", Ending::Graceful).await?;
     let crash = hand_over(world, "b", "c", Ending::Crash).await?;
+    // The crash first: its kill → new leader is the headline.
+    let timings = |h: &HandOver| {
+        [
+            ("new leader", h.led),
+            ("first reconcile", h.first),
+            ("every spec verified", h.caught_up),
+        ]
+    };
+    let (crashed, graceful) = (timings(&crash), timings(&graceful));
     let mut r = crash.report;
-    r.latencies = Vec::new();
-    r.latencies
-        .extend(Percentiles::of("crash: kill → new leader", &[crash.led]));
-    r.latencies.extend(Percentiles::of(
-        "crash: kill → first reconcile",
-        &[crash.first],
-    ));
-    r.latencies.extend(Percentiles::of(
-        "crash: kill → every spec verified",
-        &[crash.caught_up],
-    ));
-    r.latencies.extend(Percentiles::of(
-        "graceful: stop → new leader",
-        &[graceful.led],
-    ));
-    r.latencies.extend(Percentiles::of(
-        "graceful: stop → first reconcile",
-        &[graceful.first],
-    ));
-    r.latencies.extend(Percentiles::of(
-        "graceful: stop → every spec verified",
-        &[graceful.caught_up],
-    ));
+    r.latencies = [("crash: kill", crashed), ("graceful: stop", graceful)]
+        .into_iter()
+        .flat_map(|(how, took)| {
+            took.into_iter()
+                .flat_map(move |(what, t)| Percentiles::of(&format!("{how} → {what}"), &[t]))
+        })
+        .collect();
     r.figure(
         "leader session TTL",
         world.cfg.leader_ttl.as_secs_f64(),
