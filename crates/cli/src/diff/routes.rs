@@ -25,6 +25,15 @@ fn duration_text(nanos: &Value) -> String {
     }
 }
 
+/// Zero nanoseconds, or a Go duration string of zero (`"0s"`, `"0"`).
+fn is_zero_duration(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n.as_u64() == Some(0),
+        Value::String(s) => s.chars().all(|c| c == '0' || c.is_ascii_alphabetic()),
+        _ => false,
+    }
+}
+
 fn settings_of(rule: &Value) -> Settings {
     let mut out = Vec::new();
     let services: Vec<String> = rule
@@ -57,15 +66,21 @@ fn settings_of(rule: &Value) -> Settings {
     {
         out.push(("timeout", duration_text(t)));
     }
+    // The server fills filters a route left out with zero values (`IdleTimeout: 0`,
+    // `RetryFilter: {NumRetries: 0}`); zero means "the gateway's default", as absence
+    // does, so neither is shown (else every live route would differ from its spec).
     if let Some(idle) = filters
         .get("TimeoutFilter")
         .and_then(|t| t.get("IdleTimeout"))
+        .filter(|idle| !is_zero_duration(idle))
     {
         out.push(("idle timeout", duration_text(idle)));
     }
     if let Some(retry) = filters.get("RetryFilter") {
         let n = retry.get("NumRetries").and_then(Value::as_u64).unwrap_or(0);
-        out.push(("retries", n.to_string()));
+        if n > 0 {
+            out.push(("retries", n.to_string()));
+        }
     }
     let headers = filters
         .get("Headers")
@@ -260,6 +275,27 @@ mod tests {
     }
 
     #[test]
+    fn zero_filters_the_server_fills_in_are_no_change() {
+        let desired = entry(
+            "shop.example.com",
+            json!([rule(
+                "prefix",
+                "/",
+                json!({"TimeoutFilter": {"RequestTimeout": "15s"}})
+            )]),
+        );
+        let live = entry(
+            "shop.example.com",
+            json!([rule(
+                "prefix",
+                "/",
+                json!({"TimeoutFilter": {"RequestTimeout": 15_000_000_000_u64, "IdleTimeout": "0s"}, "RetryFilter": {"NumRetries": 0}})
+            )]),
+        );
+        assert!(words(&[live], &[desired]).is_empty());
+    }
+
+    #[test]
     fn a_new_spec_adds_every_route_and_a_removed_one_removes_them() {
         let desired = entry(
             "api.example.com",
@@ -271,11 +307,11 @@ mod tests {
         );
         assert_eq!(
             words(&[], std::slice::from_ref(&desired)),
-            ["+ api.example.com/orders: → web-api, timeout 5s, retries 0"]
+            ["+ api.example.com/orders: → web-api, timeout 5s"]
         );
         assert_eq!(
             words(&[desired], &[]),
-            ["- api.example.com/orders: → web-api, timeout 5s, retries 0"]
+            ["- api.example.com/orders: → web-api, timeout 5s"]
         );
     }
 }
