@@ -5,7 +5,7 @@
 //! and garbage-collect a blocked, then approved, deletion. Nothing any of them asks is
 //! refused. `crates/cli/tests`, not `tests/e2e`: only this crate's tests can run the
 //! real `steward` binary; the operators run in-process through the e2e harness, so one
-//! can be stopped while the other takes over.
+//! can crash while the other takes over.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -171,6 +171,24 @@ async fn doctor_read_only(env: &Env) {
     assert!(!r.stdout.contains('✗'), "{}", r.stdout);
 }
 
+/// `steward doctor` with the operator's tokens: everything `run` needs passes; only the
+/// JWT auth config check fails, as the operator never reads that path (its policy does
+/// not grant it; the read-only one does).
+async fn doctor_with_operator_tokens(env: &Env) {
+    let r = steward(
+        env,
+        CONSUL_OPERATOR,
+        Some(NOMAD_OPERATOR),
+        Some(VAULT_OPERATOR),
+        &["doctor"],
+    )
+    .await;
+    r.expect_code(1);
+    let failed: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with('✗')).collect();
+    assert_eq!(failed.len(), 1, "{}", r.stdout);
+    assert!(failed[0].contains("JWT auth config"), "{}", r.stdout);
+}
+
 /// `steward diff` with the read-only tokens (and Nomad's plan policy).
 ///
 /// TO FILL when `steward diff` is merged: run
@@ -288,6 +306,7 @@ async fn the_whole_lifecycle_runs_with_exactly_the_least_privilege_policies() {
             .await;
     }
     doctor_read_only(&env).await;
+    doctor_with_operator_tokens(&env).await;
     steward_diff_with_read_only_tokens(&env, &dir).await;
 
     // Update: CI pushes a new image and waits for the operator to report it.
@@ -313,13 +332,15 @@ async fn the_whole_lifecycle_runs_with_exactly_the_least_privilege_policies() {
     })
     .await;
 
-    // Failover: the leader stops; the other instance takes the lock and does the work.
+    // Failover: the leader crashes and its session ends (as when its TTL lapses); the
+    // other instance takes the lock after the lock-delay and does the work.
     let (leader, follower, follower_handle) = if a.is_leader() {
         ("a", "b", b.clone())
     } else {
         ("b", "a", a.clone())
     };
-    env.stop(leader).await;
+    let session = env.kill(leader).unwrap();
+    assert!(env.sim.consul_expire_session(&session));
     wait_for(
         &format!("{follower} to lead"),
         steward_e2e::WAIT,
