@@ -45,6 +45,9 @@ pub enum Command {
     /// Push a directory of specs into Consul KV (only what changed, CAS-guarded).
     #[command(after_help = PUSH_HELP)]
     Push(PushArgs),
+    /// Preview, read-only, what pushing a directory would do to the cluster (for pull requests).
+    #[command(after_help = DIFF_HELP)]
+    Diff(DiffArgs),
     /// Show spec statuses from Consul KV (no operator needed).
     Status(StatusArgs),
     /// Show operator events (from the operator's HTTP API).
@@ -225,6 +228,53 @@ pub struct PushArgs {
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 }
+
+/// Output of `diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffOutput {
+    /// For a terminal.
+    Text,
+    /// One collapsible section per spec, for a pull request comment.
+    Markdown,
+    /// One JSON document (shape documented in docs/operations.md).
+    Json,
+}
+
+/// `steward diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Directory of spec files (searched recursively for .yaml, .yml, .json).
+    pub dir: PathBuf,
+    /// Settings shared with `steward run` (prefix, edge gateway, JWT mount).
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Name of the push source, as for `steward push` (default derived from git).
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+    /// Also preview deleting the keys this source pushed whose files are gone.
+    #[arg(long)]
+    pub prune: bool,
+    /// Guardrail policy (the operator's); violations are shown per spec.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = DiffOutput::Text)]
+    pub output: DiffOutput,
+}
+
+const DIFF_HELP: &str = "\
+Read-only: reads Consul KV and config entries, Vault policies and roles, Nomad jobs, and
+asks Nomad for a job plan (a dry run). For each spec `steward push` would create, update
+or (with --prune) delete: the Nomad plan (changed fields, placements, placement failures
+with the scheduler's reason), intention changes in words, Vault capabilities added or
+removed per path, edge routes added, changed or removed, objects that would be deleted,
+and guardrail violations.
+
+Exit codes:
+  0  no change
+  1  invalid input (diagnostics), or the preview failed or is incomplete (a server could
+     not be read); never 0 or 2 on a failure
+  2  the push would change something";
 
 /// Output of `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,22 +5,33 @@ use std::fmt;
 /// What the process exits with. Documented in `steward --help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
-    /// Everything worked (and, with `--wait`, converged).
-    Ok = 0,
-    /// The input is invalid: spec or policy diagnostics, duplicate keys.
-    Invalid = 1,
+    /// Everything worked (and, with `--wait`, converged; for `diff`: no change).
+    Ok,
+    /// The input is invalid: spec or policy diagnostics, duplicate keys (for `diff`:
+    /// any failure).
+    Invalid,
     /// Usage or I/O problem: bad flags, unreadable file, no files, unreachable server.
-    Usage = 2,
+    Usage,
+    /// `steward diff` only: the push would change something.
+    Changes,
     /// A write failed: a CAS conflict (someone else wrote concurrently) or a failed txn.
-    WriteFailed = 3,
+    WriteFailed,
     /// `--wait` did not see every spec `Synced` before the timeout.
-    NotConverged = 4,
+    NotConverged,
 }
 
 impl Exit {
-    /// The process exit code.
+    /// The process exit code. `Changes` shares 2 with `Usage`: `steward diff` exits 2
+    /// for changes (as `terraform plan -detailed-exitcode` does) and 1 for every
+    /// failure, so the two never meet.
     pub fn code(self) -> u8 {
-        self as u8
+        match self {
+            Exit::Ok => 0,
+            Exit::Invalid => 1,
+            Exit::Usage | Exit::Changes => 2,
+            Exit::WriteFailed => 3,
+            Exit::NotConverged => 4,
+        }
     }
 }
 
@@ -76,5 +87,6 @@ mod tests {
         assert_eq!(exit_of(&e), Exit::WriteFailed);
         assert_eq!(e.to_string(), "cas");
         assert_eq!(Exit::NotConverged.code(), 4);
+        assert_eq!(Exit::Changes.code(), 2);
     }
 }

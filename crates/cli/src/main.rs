@@ -6,6 +6,7 @@ mod args;
 mod bench;
 mod bootstrap;
 mod cluster;
+mod diff;
 mod doctor;
 mod events;
 mod exit;
@@ -39,7 +40,10 @@ use exit::{Exit, exit_of};
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let result = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -54,6 +58,24 @@ fn main() -> ExitCode {
             ExitCode::from(exit_of(&error).code())
         }
     }
+}
+
+/// Prints a parse error (or help) as clap does. A usage error of `steward diff` exits 1,
+/// not clap's 2: for `diff`, 2 means "changes" and CI must not take a typo for one.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    if !e.use_stderr() {
+        return ExitCode::SUCCESS;
+    }
+    let is_diff = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .is_some_and(|a| a == "diff");
+    ExitCode::from(if is_diff {
+        Exit::Invalid.code()
+    } else {
+        Exit::Usage.code()
+    })
 }
 
 /// The error and its causes, one per line.
@@ -79,6 +101,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             sim::run(&a).await
         }
         Command::Push(a) => push::run(&a).await,
+        Command::Diff(a) => diff::run(&a).await,
         Command::Status(a) => status::run(&a).await,
         Command::Events(a) => events::run(&a).await,
         Command::Gc(GcCommand::Approve(a)) => gc::approve(&a).await,

@@ -460,6 +460,47 @@ mod s6_3_plan {
     }
 
     #[tokio::test]
+    async fn a_plan_that_cannot_place_reports_the_failure_and_the_blocked_eval_it_would_create() {
+        let sim = start().await;
+        let api = Api::new(&sim);
+        let mut body = request_body("job-plan-order-api-count-3");
+        body["Job"]["TaskGroups"][0]["Tasks"][0]["Driver"] = json!("no-such-driver");
+        let r = api.put("/v1/job/order-api/plan", &body).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let want = fixture("job-plan-order-api-count-3.response")["body"].clone();
+        let failure = &r.json["FailedTGAllocs"]["api"];
+        assert_eq!(failure["ConstraintFiltered"], json!({"missing drivers": 1}));
+        assert_eq!(
+            failure["CoalescedFailures"], 2,
+            "3 placements, 1 + 2 coalesced"
+        );
+        // The real server answers with the blocked evaluation its dry run created,
+        // carrying the same failure.
+        let evals = r.json["CreatedEvals"].as_array().unwrap();
+        assert_eq!(evals.len(), 1, "{}", r.text);
+        let eval = &evals[0];
+        assert_eq!(eval["Status"], "blocked");
+        assert_eq!(eval["TriggeredBy"], "queued-allocs");
+        assert_eq!(
+            eval["StatusDescription"],
+            want["CreatedEvals"][0]["StatusDescription"]
+        );
+        assert_eq!(eval["FailedTGAllocs"], r.json["FailedTGAllocs"]);
+        let keys = |v: &Value| -> Vec<String> {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.retain(|k| k != "ClassEligibility");
+            k.sort();
+            k
+        };
+        assert_eq!(keys(eval), keys(&want["CreatedEvals"][0]));
+        // A placeable plan creates nothing.
+        let r = plan(&api, "job-plan-order-api-count-3").await;
+        assert_eq!(r.json["CreatedEvals"], Value::Null, "{}", r.text);
+        assert_eq!(r.json["FailedTGAllocs"], Value::Null);
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn plan_shape_errors() {
         let sim = start().await;
         let api = Api::new(&sim);

@@ -2,6 +2,8 @@
 //! waits and an environment that points only where the test says.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod stack;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};

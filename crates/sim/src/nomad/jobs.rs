@@ -428,18 +428,25 @@ async fn plan(
     let key: JobKey = (ns.clone(), id);
     let response = st.read(|inner| {
         if !inner.namespaces.contains_key(&ns) {
-            return Err(format!("job {:?} is in nonexistent namespace {:?}", key.1, ns));
+            return Err(format!(
+                "job {:?} is in nonexistent namespace {:?}",
+                key.1, ns
+            ));
         }
         let existing = inner.job(&key).cloned();
         if let Some(old) = &existing
             && b(&args, "PreserveCounts")
-                && let Some(groups) = job.get_mut("TaskGroups").and_then(Value::as_array_mut) {
-                    for g in groups {
-                        if let Some(og) = arr(old, "TaskGroups").iter().find(|x| s(x, "Name") == s(g, "Name")) {
-                            g["Count"] = og["Count"].clone();
-                        }
-                    }
+            && let Some(groups) = job.get_mut("TaskGroups").and_then(Value::as_array_mut)
+        {
+            for g in groups {
+                if let Some(og) = arr(old, "TaskGroups")
+                    .iter()
+                    .find(|x| s(x, "Name") == s(g, "Name"))
+                {
+                    g["Count"] = og["Count"].clone();
                 }
+            }
+        }
         let changed = existing.as_ref().is_none_or(|o| spec_changed(o, &job));
         let (desired, failed) = inner.plan_updates(&st.cfg, &key, &job, changed);
         let diff = if want_diff {
@@ -449,8 +456,10 @@ async fn plan(
         } else {
             Value::Null
         };
-        let desired_json: serde_json::Map<String, Value> =
-            desired.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+        let desired_json: serde_json::Map<String, Value> = desired
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect();
         let next_launch = job
             .get("Periodic")
             .filter(|p| p.is_object())
@@ -459,13 +468,47 @@ async fn plan(
             .as_ref()
             .map(|j| u(j, "ModifyIndex"))
             .unwrap_or(inner.tables.jobs);
+        let failed_json = if failed.is_empty() {
+            Value::Null
+        } else {
+            failed_tg_allocs(&st.cfg, &failed)
+        };
+        // What the scheduler's dry run created: the blocked evaluation that would wait
+        // for the allocations it cannot place, as a real plan answers (fixture
+        // `job-plan-order-api-count-3`). `ClassEligibility` (node class hashes) is not
+        // modelled and left out.
+        let created_evals = if failed.is_empty() {
+            Value::Null
+        } else {
+            let now = super::store::now_ns();
+            let mut eval = json!({
+                "CreateTime": now,
+                "FailedTGAllocs": failed_json.clone(),
+                "ID": uuid::Uuid::new_v4().to_string(),
+                "JobID": key.1,
+                "ModifyTime": now,
+                "Namespace": key.0,
+                "PreviousEval": uuid::Uuid::new_v4().to_string(),
+                "Priority": job.get("Priority").and_then(Value::as_i64).unwrap_or(50),
+                "Status": "blocked",
+                "StatusDescription": "created to place remaining allocations",
+                "TriggeredBy": "queued-allocs",
+                "Type": s(&job, "Type"),
+            });
+            // The index the plan's job would be registered at; absent (zero, omitted
+            // on the wire) when the job would not change.
+            if changed {
+                eval["JobModifyIndex"] = json!(index + 1);
+            }
+            json!([eval])
+        };
         Ok((
             index,
             json!({
                 "Annotations": { "DesiredTGUpdates": desired_json, "PreemptedAllocs": null },
-                "CreatedEvals": null,
+                "CreatedEvals": created_evals,
                 "Diff": diff,
-                "FailedTGAllocs": if failed.is_empty() { Value::Null } else { failed_tg_allocs(&st.cfg, &failed) },
+                "FailedTGAllocs": failed_json,
                 "Index": index,
                 "JobModifyIndex": existing.as_ref().map(|j| u(j, "JobModifyIndex")).unwrap_or(0),
                 "NextPeriodicLaunch": next_launch,
