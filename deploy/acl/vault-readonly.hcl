@@ -6,6 +6,9 @@
 # diff: the live `steward-<ns>-<name>` policies, to show capabilities added or removed.
 path "sys/policies/acl/steward-*" { capabilities = ["read"] }
 
+# diff: the live `steward-<ns>-<name>` JWT roles, to show what a change does to them.
+path "auth/jwt-nomad/role/steward-*" { capabilities = ["read"] }
+
 # doctor: is the JWT auth mount there (GET /v1/sys/auth)?
 path "sys/auth" { capabilities = ["read"] }
 

@@ -626,6 +626,15 @@ impl World {
                     "diff: the live job (GET /v1/job/<id>)",
                     outcome(c.nomad.get_job(NAME, &nsq).await),
                 );
+                op(
+                    "diff: the namespace of a job it cannot plan (GET /v1/namespace/<ns>)",
+                    outcome(
+                        t.call(get(&format!("/v1/namespace/{NS}")), |raw| {
+                            raw.json::<Value>()
+                        })
+                        .await,
+                    ),
+                );
             }
             Role::PlanNomad => {
                 op(
@@ -719,6 +728,15 @@ impl World {
                 op(
                     "diff: a live policy (GET /v1/sys/policies/acl/<name>)",
                     outcome(c.vault.get_policy(&policy).await),
+                );
+                op(
+                    "diff: a live JWT role (GET /v1/auth/jwt-nomad/role/<name>)",
+                    outcome(
+                        t.call(get(&format!("/v1/auth/jwt-nomad/role/{policy}")), |raw| {
+                            raw.json::<Value>()
+                        })
+                        .await,
+                    ),
                 );
             }
         }

@@ -1,6 +1,7 @@
 //! The whole life of a few specs with ACLs on (default deny) and tokens holding exactly
 //! the policies of `deploy/acl/`: `steward bootstrap` (management tokens), `steward
-//! doctor --read-only` and `steward diff` (read-only tokens), `steward push` (CI token),
+//! doctor --read-only` and `steward diff` (read-only tokens; diff's Nomad token adds
+//! `nomad-plan.hcl`), `steward push` (CI token),
 //! two operators (`steward run`'s tokens) that create, update, repair drift, fail over
 //! and garbage-collect a blocked, then approved, deletion. Nothing any of them asks is
 //! refused. `crates/cli/tests`, not `tests/e2e`: only this crate's tests can run the
@@ -189,33 +190,44 @@ async fn doctor_with_operator_tokens(env: &Env) {
     assert!(failed[0].contains("JWT auth config"), "{}", r.stdout);
 }
 
-/// `steward diff` with the read-only tokens (and Nomad's plan policy).
-///
-/// TO FILL when `steward diff` is merged: run
-/// `steward diff <dir> --output json` with `CONSUL_READ_ONLY`, `NOMAD_DIFF` and
-/// `VAULT_READ_ONLY`, expect exit 2 when `dir` differs from KV (0 otherwise), and
-/// assert that the simulator saw no write (`env.sim.stats().all_writes()` unchanged).
-/// Until then it only checks that the binary has no `diff` command yet, so this test
-/// fails the day `diff` lands without this step being written.
-async fn steward_diff_with_read_only_tokens(env: &Env, dir: &Path) {
+/// `steward diff` with the read-only tokens (Nomad's holds `nomad-readonly.hcl` and
+/// `nomad-plan.hcl`): it exits `expect` (0 no change, 2 changes) with every read and
+/// plan answered (no `errors` in any spec's preview), and registers no job version
+/// (its Nomad token could: the plan needs `submit-job`). Returns the JSON report.
+async fn steward_diff_with_read_only_tokens(
+    env: &Env,
+    dir: &Path,
+    extra: &[&str],
+    expect: i32,
+) -> Value {
+    let versions = env.job_versions(NS, "web").await.len();
     let dir = dir.display().to_string();
+    let mut args = vec![
+        "diff",
+        dir.as_str(),
+        "--source",
+        "acl-test",
+        "--policy",
+        "deploy/guardrails.yaml",
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
     let r = steward(
         env,
         CONSUL_READ_ONLY,
         Some(NOMAD_DIFF),
         Some(VAULT_READ_ONLY),
-        &["diff", dir.as_str()],
+        &args,
     )
     .await;
-    assert_eq!(
-        r.code,
-        Some(2),
-        "`steward diff` exists now: write its step here. {r:?}"
-    );
-    assert!(
-        r.stderr.contains("unrecognized subcommand"),
-        "`steward diff` exists now: write its step here. {r:?}"
-    );
+    r.expect_code(expect);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    for spec in report["specs"].as_array().unwrap() {
+        assert_eq!(spec["errors"], json!([]), "{}", r.stdout);
+    }
+    assert_eq!(env.job_versions(NS, "web").await.len(), versions);
+    report
 }
 
 fn write_specs(dir: &Path, names: &[(&str, &str)]) {
@@ -307,10 +319,18 @@ async fn the_whole_lifecycle_runs_with_exactly_the_least_privilege_policies() {
     }
     doctor_read_only(&env).await;
     doctor_with_operator_tokens(&env).await;
-    steward_diff_with_read_only_tokens(&env, &dir).await;
+    let same = steward_diff_with_read_only_tokens(&env, &dir, &[], 0).await;
+    assert_eq!(same["specs"], json!([]), "{same}");
 
-    // Update: CI pushes a new image and waits for the operator to report it.
+    // Update: the pull request's preview shows the new image in Nomad's plan; CI
+    // pushes it and waits for the operator to report it.
     write_specs(&dir, &[("web", "1.1"), ("api", "1.0"), ("cart", "1.0")]);
+    let preview = steward_diff_with_read_only_tokens(&env, &dir, &[], 2).await;
+    let specs = preview["specs"].as_array().unwrap();
+    assert_eq!(specs.len(), 1, "{preview}");
+    assert_eq!(specs[0]["key"], "team/web", "{preview}");
+    assert_eq!(specs[0]["action"], "update", "{preview}");
+    assert!(specs[0]["nomad"].is_object(), "{preview}");
     let r = push(&env, &dir, &["--wait", "--timeout", "60s"]).await;
     r.expect_code(0);
     assert!(r.stdout.contains("converged: 3/3 Synced"), "{}", r.stdout);
@@ -360,6 +380,19 @@ async fn the_whole_lifecycle_runs_with_exactly_the_least_privilege_policies() {
 
     // GC: CI prunes two of three specs; the guard blocks, the platform team approves.
     write_specs(&dir, &[("web", "1.2")]);
+    let preview = steward_diff_with_read_only_tokens(&env, &dir, &["--prune"], 2).await;
+    let deleted: Vec<&Value> = preview["specs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] == "delete" && !s["deletions"].as_array().unwrap().is_empty())
+        .map(|s| &s["key"])
+        .collect();
+    assert_eq!(
+        deleted,
+        [&json!("team/api"), &json!("team/cart")],
+        "{preview}"
+    );
     push(&env, &dir, &["--prune"]).await.expect_code(0);
     let gc = wait_for(
         "the GC status to say Blocked",
