@@ -1,5 +1,5 @@
 # Consul policy of CI (`steward push [--prune] [--wait]`, `steward status`), prefix `steward`.
-# One rule per line; crates/cli/tests/acl_rules.rs removes each one in turn and shows
+# One rule per line; tests/e2e/acl_rules.rs removes each one in turn and shows
 # that an operation of `steward push` is then refused.
 
 # Write the specs in CAS-guarded transactions, read them back, and prune the keys this

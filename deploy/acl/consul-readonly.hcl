@@ -1,6 +1,6 @@
 # Consul policy of the read-only commands: `steward doctor` and `steward diff` (CI on a
 # pull request), prefix `steward`. Nothing here can write.
-# One rule per line; crates/cli/tests/acl_rules.rs removes each one in turn and shows
+# One rule per line; tests/e2e/acl_rules.rs removes each one in turn and shows
 # that an operation of doctor or diff is then refused.
 
 # doctor: the server version (GET /v1/agent/self).

@@ -1,5 +1,5 @@
 # Consul policy of the operator (`steward run`), prefix `steward`.
-# One rule per line; crates/cli/tests/acl_rules.rs removes each one in turn and shows
+# One rule per line; tests/e2e/acl_rules.rs removes each one in turn and shows
 # that an operation of `steward run` is then refused. Change the prefix with --prefix.
 
 # Watch the specs CI pushed (blocking list of the prefix); the operator never writes them.

@@ -3,6 +3,6 @@
 # submit-job, which also allows registering and stopping jobs: this token is NOT
 # read-only. Give it to the pull-request pipeline only, as a protected secret, or leave
 # it out: diff then reports the Nomad part as refused and shows the rest.
-# crates/cli/tests/acl_rules.rs removes the rule and shows that the plan is refused.
+# tests/e2e/acl_rules.rs removes the rule and shows that the plan is refused.
 
 namespace "*" { capabilities = ["submit-job"] }

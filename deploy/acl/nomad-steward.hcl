@@ -1,5 +1,5 @@
 # Nomad policy of the operator (`steward run`).
-# One rule per line; crates/cli/tests/acl_rules.rs removes each one in turn and shows
+# One rule per line; tests/e2e/acl_rules.rs removes each one in turn and shows
 # that an operation of `steward run` is then refused.
 # "*" covers the namespaces of every spec; list the spec namespaces instead to narrow it
 # (namespaces are created by `steward bootstrap` with a management token, not here).

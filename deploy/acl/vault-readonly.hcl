@@ -1,5 +1,5 @@
 # Vault policy of the read-only commands: `steward doctor` and `steward diff`.
-# One rule per line; crates/cli/tests/acl_rules.rs removes each capability in turn and
+# One rule per line; tests/e2e/acl_rules.rs removes each capability in turn and
 # shows that an operation of doctor or diff is then refused. The token also holds
 # Vault's `default` policy (sys/capabilities-self, which doctor asks).
 

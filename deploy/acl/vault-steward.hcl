@@ -1,5 +1,5 @@
 # Vault policy of the operator (`steward run`), JWT auth mount `jwt-nomad`.
-# One rule per line; crates/cli/tests/acl_rules.rs removes each capability in turn and
+# One rule per line; tests/e2e/acl_rules.rs removes each capability in turn and
 # shows that an operation of `steward run` is then refused. The token also holds Vault's
 # `default` policy (token lookup, sys/capabilities-self).
 
