@@ -224,31 +224,63 @@ pub fn fast_retry() -> RetryPolicy {
     )
 }
 
-/// Clients pointed at the simulator.
+/// The ACL tokens one party holds: Consul's and Nomad's secrets (`None`: send none,
+/// which is everything while that product's ACLs are off) and Vault's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tokens {
+    /// `X-Consul-Token`.
+    pub consul: Option<String>,
+    /// `X-Nomad-Token`.
+    pub nomad: Option<String>,
+    /// `X-Vault-Token`.
+    pub vault: String,
+}
+
+impl Default for Tokens {
+    /// No Consul or Nomad token, Vault's root token: the simulator with ACLs off.
+    fn default() -> Self {
+        Self {
+            consul: None,
+            nomad: None,
+            vault: "root".to_owned(),
+        }
+    }
+}
+
+/// Clients pointed at the simulator, without Consul and Nomad tokens and with Vault's
+/// root token.
 #[must_use]
 pub fn clients(consul: &str, nomad: &str, vault: &str) -> Clients {
+    clients_with(consul, nomad, vault, &Tokens::default())
+}
+
+/// Clients pointed at the simulator, sending `tokens`.
+#[must_use]
+pub fn clients_with(consul: &str, nomad: &str, vault: &str, tokens: &Tokens) -> Clients {
+    let mut consul_config = ConsulConfig::default()
+        .with_address(consul)
+        .unwrap()
+        .with_retry(fast_retry())
+        .with_timeout(Duration::from_secs(5));
+    if let Some(t) = &tokens.consul {
+        consul_config = consul_config.with_token(t.as_str());
+    }
+    let mut nomad_config = NomadConfig::default()
+        .with_address(nomad)
+        .unwrap()
+        .with_retry(fast_retry())
+        .with_timeout(Duration::from_secs(5));
+    if let Some(t) = &tokens.nomad {
+        nomad_config = nomad_config.with_token(t.as_str());
+    }
     Clients {
-        consul: ConsulClient::new(
-            ConsulConfig::default()
-                .with_address(consul)
-                .unwrap()
-                .with_retry(fast_retry())
-                .with_timeout(Duration::from_secs(5)),
-        )
-        .unwrap(),
-        nomad: NomadClient::new(
-            NomadConfig::default()
-                .with_address(nomad)
-                .unwrap()
-                .with_retry(fast_retry())
-                .with_timeout(Duration::from_secs(5)),
-        )
-        .unwrap(),
+        consul: ConsulClient::new(consul_config).unwrap(),
+        nomad: NomadClient::new(nomad_config).unwrap(),
         vault: VaultClient::new(
             VaultConfig::default()
                 .with_address(vault)
                 .unwrap()
-                .with_token("root")
+                .with_token(tokens.vault.as_str())
                 .with_retry(fast_retry())
                 .with_timeout(Duration::from_secs(5)),
         )
@@ -276,6 +308,8 @@ pub struct Env {
     pub clients: Clients,
     /// Requests of every operator.
     pub log: RequestLog,
+    /// The tokens the operators started from now on use (ACLs off: the default).
+    pub operator_tokens: Tokens,
     operators: Vec<RunningOperator>,
 }
 
@@ -287,12 +321,24 @@ impl Env {
 
     /// Starts the simulator with `config` and creates the `edge` api-gateway.
     pub async fn start_with(config: SimConfig) -> Env {
+        Self::start_with_tokens(config, Tokens::default()).await
+    }
+
+    /// Starts the simulator with `config` (whose ACL tokens include `admin`'s), and
+    /// creates the `edge` api-gateway with `admin`'s tokens, which the test's own
+    /// clients keep.
+    pub async fn start_with_tokens(config: SimConfig, admin: Tokens) -> Env {
         install_panic_hook();
         let sim = tokio::time::timeout(WAIT, Sim::start(config))
             .await
             .unwrap()
             .unwrap();
-        let clients = clients(&sim.consul_url(), &sim.nomad_url(), &sim.vault_url());
+        let clients = clients_with(
+            &sim.consul_url(),
+            &sim.nomad_url(),
+            &sim.vault_url(),
+            &admin,
+        );
         let gateway = json!({
             "Kind": "api-gateway",
             "Name": "edge",
@@ -309,6 +355,7 @@ impl Env {
             sim,
             clients,
             log: RequestLog::default(),
+            operator_tokens: Tokens::default(),
             operators: Vec::new(),
         }
     }
@@ -358,6 +405,7 @@ impl Env {
                 self.sim.nomad_url(),
                 self.sim.vault_url(),
             ],
+            self.operator_tokens.clone(),
             self.log.clone(),
         );
         let handle = op.handle.clone();
@@ -619,7 +667,13 @@ pub struct RunningOperator {
 }
 
 impl RunningOperator {
-    fn start(name: &str, config: OperatorConfig, urls: [String; 3], log: RequestLog) -> Self {
+    fn start(
+        name: &str,
+        config: OperatorConfig,
+        urls: [String; 3],
+        tokens: Tokens,
+        log: RequestLog,
+    ) -> Self {
         let shutdown = CancellationToken::new();
         let (kill_tx, kill_rx) = tokio::sync::oneshot::channel::<()>();
         let (handle_tx, handle_rx) = std::sync::mpsc::channel();
@@ -636,7 +690,7 @@ impl RunningOperator {
                     .unwrap();
                 let result = rt.block_on(async move {
                     let [consul, nomad, vault] = urls;
-                    let base = clients(&consul, &nomad, &vault);
+                    let base = clients_with(&consul, &nomad, &vault, &tokens);
                     let observer = log.observer(&op_name);
                     let c = Clients {
                         consul: base.consul.with_observer(observer.clone()),

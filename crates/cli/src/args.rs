@@ -421,6 +421,10 @@ pub struct DoctorArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = DoctorOutput::Table)]
     pub output: DoctorOutput,
+    /// The tokens are the read-only ones of `steward diff` (deploy/acl/*-readonly.hcl):
+    /// check that Vault's lets it read Steward's policies, not the operator's writes.
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 /// `steward bootstrap`.

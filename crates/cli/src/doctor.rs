@@ -257,9 +257,9 @@ pub fn acl_token_check(product: Product, status: u16, body: &str) -> Check {
     }
     let needs = match product {
         Product::Consul => {
-            "needs key_prefix <prefix>/ write, session write, service write with intentions write, mesh write"
+            "run needs deploy/acl/consul-steward.hcl, doctor and diff consul-readonly.hcl"
         }
-        _ => "needs submit-job, read-job and list-jobs in the specs' namespaces",
+        _ => "run needs deploy/acl/nomad-steward.hcl, doctor nomad-readonly.hcl",
     };
     Check::pass(
         product,
@@ -287,18 +287,38 @@ pub struct VaultProbe {
     pub needs: &'static [&'static str],
 }
 
-/// The paths Steward writes under Vault: its ACL policies and the JWT roles on the
-/// configured mount, and the lists of both.
-pub fn vault_probes(jwt_mount: &str) -> Vec<VaultProbe> {
+/// Whose tokens doctor checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRole {
+    /// The operator's (`steward run`): it writes policies and roles.
+    Operator,
+    /// The read-only ones of `steward diff` and doctor in CI
+    /// (`deploy/acl/*-readonly.hcl`): they read the policies only.
+    ReadOnly,
+}
+
+/// The paths Steward uses under Vault and the capabilities `role` needs on them: for
+/// the operator its ACL policies and the JWT roles on the configured mount, and the
+/// lists of both; for the read-only tokens the policies it compares.
+pub fn vault_probes(jwt_mount: &str, role: TokenRole) -> Vec<VaultProbe> {
+    // Vault's sys/policies/acl has no existence check: writing a new policy is an
+    // update, so `create` is never needed there. JWT roles have one: a new role is a
+    // create, an existing one an update.
+    const POLICY: &[&str] = &["read", "update", "delete"];
     const CRUD: &[&str] = &["create", "read", "update", "delete"];
     const LIST: &[&str] = &["list"];
+    const READ: &[&str] = &["read"];
     let mount = jwt_mount.trim_matches('/');
+    let policy = |needs| VaultProbe {
+        path: format!("sys/policies/acl/{PROBE_NAME}"),
+        pattern: "sys/policies/acl/steward-*".to_owned(),
+        needs,
+    };
+    if role == TokenRole::ReadOnly {
+        return vec![policy(READ)];
+    }
     vec![
-        VaultProbe {
-            path: format!("sys/policies/acl/{PROBE_NAME}"),
-            pattern: "sys/policies/acl/steward-*".to_owned(),
-            needs: CRUD,
-        },
+        policy(POLICY),
         VaultProbe {
             path: "sys/policies/acl".to_owned(),
             pattern: "sys/policies/acl".to_owned(),
@@ -532,11 +552,11 @@ fn error_text(e: &steward_hashi::Error) -> String {
 }
 
 /// Asks every question and returns every verdict. Makes no write.
-pub async fn gather(servers: &Servers, config: &OperatorConfig) -> Vec<Check> {
+pub async fn gather(servers: &Servers, config: &OperatorConfig, role: TokenRole) -> Vec<Check> {
     let mut checks = Vec::new();
     let spec_namespaces = consul_checks(servers, config, &mut checks).await;
     nomad_checks(servers, spec_namespaces.as_ref(), &mut checks).await;
-    vault_checks(servers, config, &mut checks).await;
+    vault_checks(servers, config, role, &mut checks).await;
     checks
 }
 
@@ -629,7 +649,12 @@ async fn nomad_checks(
     }
 }
 
-async fn vault_checks(servers: &Servers, config: &OperatorConfig, checks: &mut Vec<Check>) {
+async fn vault_checks(
+    servers: &Servers,
+    config: &OperatorConfig,
+    role: TokenRole,
+    checks: &mut Vec<Check>,
+) {
     let t = servers.vault.transport();
     let product = Product::Vault;
     // Standbys (429, 473) and DR secondaries (472) serve Steward through the active
@@ -668,7 +693,7 @@ async fn vault_checks(servers: &Servers, config: &OperatorConfig, checks: &mut V
             Ok(body.as_ref().and_then(vault_version)),
         )),
     }
-    let probes = vault_probes(&config.jwt_auth_mount);
+    let probes = vault_probes(&config.jwt_auth_mount, role);
     let paths: Vec<&str> = probes.iter().map(|p| p.path.as_str()).collect();
     let spec = RequestSpec::new(reqwest::Method::POST, "/v1/sys/capabilities-self")
         .json(json!({ "paths": paths }));
@@ -753,7 +778,12 @@ pub fn json_report(checks: &[Check]) -> String {
 pub async fn run(args: &DoctorArgs) -> anyhow::Result<Exit> {
     let config = cluster::cluster_config(&args.cluster)?;
     let servers = Servers::from_env()?;
-    let checks = gather(&servers, &config).await;
+    let role = if args.read_only {
+        TokenRole::ReadOnly
+    } else {
+        TokenRole::Operator
+    };
+    let checks = gather(&servers, &config, role).await;
     match args.output {
         DoctorOutput::Table => print!("{}", report(&checks)),
         DoctorOutput::Json => println!("{}", json_report(&checks)),
@@ -821,21 +851,28 @@ mod tests {
 
     #[test]
     fn missing_vault_capabilities_give_the_policy_line() {
-        let probes = vault_probes("jwt-nomad");
+        let probes = vault_probes("jwt-nomad", TokenRole::Operator);
         assert_eq!(probes[2].path, "auth/jwt-nomad/role/steward-doctor-probe");
         let c = capability_check(&probes[0], &["read".to_owned()]);
         assert!(!c.ok);
         assert_eq!(
             c.fix.as_deref(),
             Some(
-                "add to the token's policy: path \"sys/policies/acl/steward-*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\"] }"
+                "add to the token's policy: path \"sys/policies/acl/steward-*\" { capabilities = [\"read\", \"update\", \"delete\"] }"
             )
         );
         assert!(capability_check(&probes[0], &["root".to_owned()]).ok);
-        let all: Vec<String> = ["create", "read", "update", "delete"]
-            .map(str::to_owned)
-            .into();
+        // deploy/acl/vault-steward.hcl: no `create` on policies (no existence check).
+        let all: Vec<String> = ["read", "update", "delete"].map(str::to_owned).into();
         assert!(capability_check(&probes[0], &all).ok);
+        let role_caps: Vec<String> = ["read", "update", "delete"].map(str::to_owned).into();
+        assert!(
+            !capability_check(&probes[2], &role_caps).ok,
+            "a new role is a create"
+        );
+        let read_only = vault_probes("jwt-nomad", TokenRole::ReadOnly);
+        assert_eq!(read_only.len(), 1);
+        assert!(capability_check(&read_only[0], &["read".to_owned()]).ok);
         let answer = json!({"data": {"sys/policies/acl": ["list"]}});
         assert_eq!(capabilities_of(&answer, "sys/policies/acl"), ["list"]);
     }

@@ -194,7 +194,7 @@ fn doctor_shows_the_policy_line_a_vault_token_lacks_and_refused_nomad_tokens() {
     );
     assert!(
         caps.contains(
-            r#"path "sys/policies/acl/steward-*" { capabilities = ["create", "read", "update", "delete"] }"#
+            r#"path "sys/policies/acl/steward-*" { capabilities = ["read", "update", "delete"] }"#
         ),
         "{caps}"
     );

@@ -93,6 +93,21 @@ pub enum Error {
         message: String,
     },
 
+    /// Consul answered a listing with `X-Consul-Results-Filtered-By-ACLs: true`: the
+    /// token may read only part of it. The answer is no complete view, so it is refused
+    /// rather than returned: taken as one, the hidden entries would look absent.
+    #[error(
+        "{product} {method} {path}: results filtered by ACLs: the token lacks read access to part of this listing"
+    )]
+    FilteredByAcls {
+        /// Product.
+        product: Product,
+        /// HTTP method.
+        method: Method,
+        /// Request path.
+        path: String,
+    },
+
     /// The server rejected the request as invalid (4xx, or a 5xx that reports a
     /// validation failure such as an invalid Nomad job or a Consul protocol rule).
     #[error("{product} {method} {path}: invalid request (HTTP {status}): {message}")]
@@ -218,6 +233,7 @@ impl Error {
             Error::NotFound { product, .. }
             | Error::CasConflict { product, .. }
             | Error::PermissionDenied { product, .. }
+            | Error::FilteredByAcls { product, .. }
             | Error::InvalidRequest { product, .. }
             | Error::Unavailable { product, .. }
             | Error::Overloaded { product, .. }

@@ -103,6 +103,27 @@ impl RawResponse {
         }
     }
 
+    /// [`Error::FilteredByAcls`] when Consul says it left entries out of this answer
+    /// because the token may not read them (`X-Consul-Results-Filtered-By-ACLs: true`).
+    ///
+    /// # Errors
+    /// `FilteredByAcls`.
+    pub fn reject_filtered_by_acls(&self) -> Result<()> {
+        let filtered = self
+            .headers
+            .get("x-consul-results-filtered-by-acls")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        if filtered {
+            return Err(Error::FilteredByAcls {
+                product: self.product,
+                method: self.method.clone(),
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// The server's error text: Consul/Nomad plain text, Vault `{"errors": [...]}` joined.
     pub fn error_message(&self) -> String {
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&self.body)

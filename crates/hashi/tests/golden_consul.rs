@@ -147,6 +147,36 @@ fn kv_list_of_a_missing_prefix_is_empty() {
 }
 
 #[test]
+fn a_kv_listing_filtered_by_acls_is_an_error_not_a_shorter_list() {
+    // Consul hides the keys the token may not read and says so in a header; a 404
+    // then means "nothing you may see", not "nothing there".
+    let mut headers = fx("kv-get-missing").raw(Product::Consul).headers;
+    headers.insert(
+        "x-consul-results-filtered-by-acls",
+        http::HeaderValue::from_static("true"),
+    );
+    let raw = steward_hashi::RawResponse::new(
+        Product::Consul,
+        http::Method::GET,
+        "/v1/kv/steward/specs/",
+        404,
+        headers,
+        "",
+    );
+    let err = kv::parse_list(&raw).unwrap_err();
+    assert!(matches!(err, Error::FilteredByAcls { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("results filtered by ACLs"),
+        "{err}"
+    );
+    assert!(!err.is_retryable());
+    assert!(matches!(
+        kv::parse_keys(&raw).unwrap_err(),
+        Error::FilteredByAcls { .. }
+    ));
+}
+
+#[test]
 fn kv_writes_build_the_captured_requests() {
     let value =
         br#"{"generation": 7, "hash": "abc123", "image": "registry.example/order-api:1.4.2"}"#;

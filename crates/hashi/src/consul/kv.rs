@@ -97,8 +97,10 @@ pub fn list(prefix: &str, opts: &QueryOptions) -> Result<RequestSpec> {
 /// Decodes a recursive read; 404 (nothing under the prefix) is an empty list.
 ///
 /// # Errors
-/// `Decode` for a bad body or meta header.
+/// `Decode` for a bad body or meta header; `FilteredByAcls` when the token could not
+/// read every key under the prefix (a partial list would make the rest look absent).
 pub fn parse_list(raw: &RawResponse) -> Result<Response<Vec<KvPair>>> {
+    raw.reject_filtered_by_acls()?;
     let meta = raw.meta()?;
     if raw.status == 404 {
         return Ok(Response {
@@ -130,8 +132,10 @@ pub fn keys(prefix: &str, separator: Option<&str>, opts: &QueryOptions) -> Resul
 /// Decodes a keys listing; 404 is an empty list.
 ///
 /// # Errors
-/// `Decode` for a bad body or meta header.
+/// `Decode` for a bad body or meta header; `FilteredByAcls` when the token could not
+/// read every key under the prefix.
 pub fn parse_keys(raw: &RawResponse) -> Result<Response<Vec<String>>> {
+    raw.reject_filtered_by_acls()?;
     let meta = raw.meta()?;
     if raw.status == 404 {
         return Ok(Response {

@@ -73,6 +73,22 @@ fn level_ok(have: &str, want: &str) -> bool {
     }
 }
 
+/// The merged level of two `policy` values of the same rule: `deny` wins, then the
+/// higher of read and write (as Nomad merges a token's policies).
+fn stronger(have: &str, new: String) -> String {
+    let rank = |p: &str| match p {
+        "deny" => 3,
+        "write" => 2,
+        "read" => 1,
+        _ => 0,
+    };
+    if rank(&new) >= rank(have) {
+        new
+    } else {
+        have.to_owned()
+    }
+}
+
 fn glob_match(pattern: &str, name: &str) -> bool {
     if !pattern.contains('*') {
         return pattern == name;
@@ -132,11 +148,14 @@ impl Policy {
                             }
                         }
                     }
-                    p.namespaces.insert(name, caps);
+                    // A token's policies are merged: the same namespace named twice
+                    // (two policies concatenated) grants the union, and `deny` in
+                    // either stays and wins.
+                    p.namespaces.entry(name).or_default().extend(caps);
                 }
-                "agent" => p.agent = policy,
-                "node" => p.node = policy,
-                "operator" => p.operator = policy,
+                "agent" => p.agent = stronger(&p.agent, policy),
+                "node" => p.node = stronger(&p.node, policy),
+                "operator" => p.operator = stronger(&p.operator, policy),
                 _ => {}
             }
         }
@@ -349,5 +368,26 @@ mod tests {
         assert!(!a.allow_ns("secret", "read-job"));
         assert!(a.agent("read"));
         assert!(!a.agent("write"));
+    }
+
+    #[test]
+    fn policies_concatenated_into_one_token_grant_the_union_and_deny_wins() {
+        let p = Policy::parse(
+            r#"
+            namespace "*" { capabilities = ["read-job"] }
+            agent { policy = "read" }
+            namespace "*" { capabilities = ["submit-job"] }
+            namespace "secret" { policy = "write" }
+            namespace "secret" { policy = "deny" }
+            agent { policy = "write" }
+            "#,
+        )
+        .unwrap();
+        let a = Authz::Policy(p);
+        assert!(a.allow_ns("web", "read-job"));
+        assert!(a.allow_ns("web", "submit-job"));
+        assert!(!a.allow_ns("web", "list-jobs"));
+        assert!(!a.allow_ns("secret", "read-job"));
+        assert!(a.agent("write"));
     }
 }
