@@ -51,20 +51,29 @@ fn settings_of(rule: &Value) -> Settings {
     {
         out.push(("rewrite", path.to_owned()));
     }
+    // Consul fills absent timeouts and retries with zeros, which mean "none": a zero
+    // is shown as no setting on both sides.
+    let nonzero = |v: &&Value| v.as_u64() != Some(0);
     if let Some(t) = filters
         .get("TimeoutFilter")
         .and_then(|t| t.get("RequestTimeout"))
+        .filter(nonzero)
     {
         out.push(("timeout", duration_text(t)));
     }
     if let Some(idle) = filters
         .get("TimeoutFilter")
         .and_then(|t| t.get("IdleTimeout"))
+        .filter(nonzero)
     {
         out.push(("idle timeout", duration_text(idle)));
     }
-    if let Some(retry) = filters.get("RetryFilter") {
-        let n = retry.get("NumRetries").and_then(Value::as_u64).unwrap_or(0);
+    let retries = filters
+        .get("RetryFilter")
+        .and_then(|r| r.get("NumRetries"))
+        .and_then(Value::as_u64)
+        .filter(|n| *n > 0);
+    if let Some(n) = retries {
         out.push(("retries", n.to_string()));
     }
     let headers = filters
@@ -271,11 +280,29 @@ mod tests {
         );
         assert_eq!(
             words(&[], std::slice::from_ref(&desired)),
-            ["+ api.example.com/orders: → web-api, timeout 5s, retries 0"]
+            ["+ api.example.com/orders: → web-api, timeout 5s"]
         );
         assert_eq!(
             words(&[desired], &[]),
-            ["- api.example.com/orders: → web-api, timeout 5s, retries 0"]
+            ["- api.example.com/orders: → web-api, timeout 5s"]
         );
+        // What Consul fills in for a route without timeouts or retries is no change.
+        let filled = entry(
+            "api.example.com",
+            json!([rule(
+                "prefix",
+                "/orders",
+                json!({"TimeoutFilter": {"RequestTimeout": "5s", "IdleTimeout": 0}, "RetryFilter": {"NumRetries": 0, "RetryOnConnectFailure": false}})
+            )]),
+        );
+        let plain = entry(
+            "api.example.com",
+            json!([rule(
+                "prefix",
+                "/orders",
+                json!({"TimeoutFilter": {"RequestTimeout": "5s"}})
+            )]),
+        );
+        assert!(words(&[filled], &[plain]).is_empty());
     }
 }
