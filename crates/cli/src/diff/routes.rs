@@ -25,15 +25,6 @@ fn duration_text(nanos: &Value) -> String {
     }
 }
 
-/// Zero nanoseconds, or a Go duration string of zero (`"0s"`, `"0"`).
-fn is_zero_duration(value: &Value) -> bool {
-    match value {
-        Value::Number(n) => n.as_u64() == Some(0),
-        Value::String(s) => s.chars().all(|c| c == '0' || c.is_ascii_alphabetic()),
-        _ => false,
-    }
-}
-
 fn settings_of(rule: &Value) -> Settings {
     let mut out = Vec::new();
     let services: Vec<String> = rule
@@ -60,27 +51,30 @@ fn settings_of(rule: &Value) -> Settings {
     {
         out.push(("rewrite", path.to_owned()));
     }
+    // Consul fills absent timeouts and retries with zeros, which mean "none": a zero
+    // is shown as no setting on both sides.
+    let nonzero = |v: &&Value| v.as_u64() != Some(0);
     if let Some(t) = filters
         .get("TimeoutFilter")
         .and_then(|t| t.get("RequestTimeout"))
+        .filter(nonzero)
     {
         out.push(("timeout", duration_text(t)));
     }
-    // The server fills filters a route left out with zero values (`IdleTimeout: 0`,
-    // `RetryFilter: {NumRetries: 0}`); zero means "the gateway's default", as absence
-    // does, so neither is shown (else every live route would differ from its spec).
     if let Some(idle) = filters
         .get("TimeoutFilter")
         .and_then(|t| t.get("IdleTimeout"))
-        .filter(|idle| !is_zero_duration(idle))
+        .filter(nonzero)
     {
         out.push(("idle timeout", duration_text(idle)));
     }
-    if let Some(retry) = filters.get("RetryFilter") {
-        let n = retry.get("NumRetries").and_then(Value::as_u64).unwrap_or(0);
-        if n > 0 {
-            out.push(("retries", n.to_string()));
-        }
+    let retries = filters
+        .get("RetryFilter")
+        .and_then(|r| r.get("NumRetries"))
+        .and_then(Value::as_u64)
+        .filter(|n| *n > 0);
+    if let Some(n) = retries {
+        out.push(("retries", n.to_string()));
     }
     let headers = filters
         .get("Headers")
@@ -275,27 +269,6 @@ mod tests {
     }
 
     #[test]
-    fn zero_filters_the_server_fills_in_are_no_change() {
-        let desired = entry(
-            "shop.example.com",
-            json!([rule(
-                "prefix",
-                "/",
-                json!({"TimeoutFilter": {"RequestTimeout": "15s"}})
-            )]),
-        );
-        let live = entry(
-            "shop.example.com",
-            json!([rule(
-                "prefix",
-                "/",
-                json!({"TimeoutFilter": {"RequestTimeout": 15_000_000_000_u64, "IdleTimeout": "0s"}, "RetryFilter": {"NumRetries": 0}})
-            )]),
-        );
-        assert!(words(&[live], &[desired]).is_empty());
-    }
-
-    #[test]
     fn a_new_spec_adds_every_route_and_a_removed_one_removes_them() {
         let desired = entry(
             "api.example.com",
@@ -313,5 +286,23 @@ mod tests {
             words(&[desired], &[]),
             ["- api.example.com/orders: → web-api, timeout 5s"]
         );
+        // What Consul fills in for a route without timeouts or retries is no change.
+        let filled = entry(
+            "api.example.com",
+            json!([rule(
+                "prefix",
+                "/orders",
+                json!({"TimeoutFilter": {"RequestTimeout": "5s", "IdleTimeout": 0}, "RetryFilter": {"NumRetries": 0, "RetryOnConnectFailure": false}})
+            )]),
+        );
+        let plain = entry(
+            "api.example.com",
+            json!([rule(
+                "prefix",
+                "/orders",
+                json!({"TimeoutFilter": {"RequestTimeout": "5s"}})
+            )]),
+        );
+        assert!(words(&[filled], &[plain]).is_empty());
     }
 }
