@@ -79,7 +79,7 @@ fn phase_badge(phase: Option<Phase>, attention: Attention) -> Markup {
 fn time_ago(now: jiff::Timestamp, t: Option<jiff::Timestamp>) -> Markup {
     html! {
         @match t {
-            Some(t) => time datetime=(t.to_string()) title=(t.to_string()) { (view::age(now, t)) " ago" },
+            Some(t) => time datetime=(t.to_string()) title=(t.to_string()) { (view::ago(now, t)) },
             None => span.muted { "—" },
         }
     }

@@ -437,6 +437,15 @@ pub fn age(now: jiff::Timestamp, then: jiff::Timestamp) -> String {
     }
 }
 
+/// [`age`] as a phrase: `45s ago`, `just now`, `in the future`.
+#[must_use]
+pub fn ago(now: jiff::Timestamp, then: jiff::Timestamp) -> String {
+    match now.as_second() - then.as_second() {
+        0 | i64::MIN..0 => age(now, then),
+        _ => format!("{} ago", age(now, then)),
+    }
+}
+
 /// A condition as the spec page shows it.
 #[must_use]
 pub fn condition_class(status: ConditionStatus, type_: &str) -> &'static str {

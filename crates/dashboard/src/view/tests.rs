@@ -257,6 +257,9 @@ fn ages_read_as_people_say_them() {
     assert_eq!(ago(3 * 3600 + 5 * 60), "3h 5m");
     assert_eq!(ago(2 * 86_400 + 4 * 3600 + 59), "2d 4h");
     assert_eq!(ago(-5), "in the future");
+    let t = jiff::Timestamp::from_second(now.as_second() - 45).unwrap();
+    assert_eq!(super::ago(now, t), "45s ago");
+    assert_eq!(super::ago(now, now), "just now");
 }
 
 #[test]
