@@ -207,6 +207,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     config.cluster = Some(detected);
     let listen = config.listen;
     let operator = Operator::new(config, clients)?;
+    operator.add_routes(steward_dashboard::router(operator.handle()));
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     tokio::spawn(async move {
@@ -215,7 +216,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         stop.cancel();
     });
     if let Some(addr) = listen {
-        tracing::info!(%addr, "operator HTTP API");
+        tracing::info!(%addr, "operator HTTP API and dashboard (http://{addr}/)");
     }
     operator.run(cancel).await?;
     Ok(Exit::Ok)
@@ -282,7 +283,8 @@ pub fn dev_next_steps(api: SocketAddr, examples: &Path, generated_token: Option<
     };
     let token = match generated_token {
         Some(token) => format!(
-            "Operator API token, for requests that change something (`steward gc approve`):\n\
+            "Operator API token, for requests that change something (`steward gc approve`,\n\
+             the dashboard's approve button):\n\
              \n\
              \x20   export {}={token}\n",
             crate::api_token::TOKEN_VAR
@@ -294,7 +296,8 @@ pub fn dev_next_steps(api: SocketAddr, examples: &Path, generated_token: Option<
         ),
     };
     format!(
-        "Operator API: http://{api}  (/healthz, /readyz, /metrics, /api/v1/specs)\n\
+        "Dashboard:    http://{api}/\n\
+         Operator API: http://{api}  (/healthz, /readyz, /metrics, /api/v1/specs)\n\
          {token}\
          \n\
          Try next (in another shell, after the export above):\n\
@@ -371,6 +374,16 @@ pub async fn dev(args: &DevArgs) -> anyhow::Result<Exit> {
     };
     let api_addr = listener.local_addr()?;
     let prefix = config.prefix.clone();
+    // The simulator is ours and always supported, but the dashboard's cluster panel and
+    // `/readyz` show what detection finds, as they do in `steward run`.
+    let answers =
+        steward_operator::detect::probe(&consul, &nomad, &vault, &config.jwt_auth_mount).await;
+    let detected = steward_operator::detect::assess(&answers, &config.jwt_auth_mount);
+    for degradation in detected.degradations() {
+        tracing::warn!("{degradation}");
+    }
+    config.server_features = detected.server_features();
+    config.cluster = Some(detected);
     let operator = Operator::new(
         config,
         Clients {
@@ -380,6 +393,7 @@ pub async fn dev(args: &DevArgs) -> anyhow::Result<Exit> {
         },
     )?;
     let cancel = CancellationToken::new();
+    operator.add_routes(steward_dashboard::router(operator.handle()));
     let router = operator.api_router();
     let api_cancel = cancel.clone();
     let api = tokio::spawn(async move {
@@ -545,6 +559,10 @@ mod tests {
     #[test]
     fn next_steps_show_a_generated_token_only() {
         let generated = dev_next_steps(DEFAULT_LISTEN, Path::new("x"), Some("abc123"));
+        assert!(
+            generated.starts_with(&format!("Dashboard:    http://{DEFAULT_LISTEN}/\n")),
+            "{generated}"
+        );
         assert!(
             generated.contains("export STEWARD_API_TOKEN=abc123\n"),
             "{generated}"

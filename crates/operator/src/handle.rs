@@ -86,6 +86,32 @@ impl OperatorHandle {
             .collect()
     }
 
+    /// The generation (KV `ModifyIndex`) of a spec key in the spec cache.
+    #[must_use]
+    pub fn spec_generation(&self, key: &str) -> Option<u64> {
+        self.shared.caches.specs.get(key).map(|e| e.generation)
+    }
+
+    /// The stored document of a spec key as text, with its generation (KV
+    /// `ModifyIndex`); `None` when the spec cache has no such key. For reading only: a
+    /// document that is not UTF-8 is shown lossily (its status says it is Invalid).
+    #[must_use]
+    pub fn spec_document(&self, key: &str) -> Option<(u64, String)> {
+        self.shared
+            .caches
+            .specs
+            .get(key)
+            .map(|e| (e.generation, String::from_utf8_lossy(&e.value).into_owned()))
+    }
+
+    /// The rendered desired objects of a spec key and what a reconcile would do now
+    /// (conflicts, planned writes with the differing owned fields, objects in sync), as
+    /// `GET /api/v1/specs/{ns}/{name}` shows them; reads like a reconcile and writes
+    /// nothing. `None` when there is no such spec.
+    pub async fn describe(&self, key: &str) -> Option<(serde_json::Value, serde_json::Value)> {
+        crate::reconcile::describe_spec(&self.shared, key).await
+    }
+
     /// Every spec key in the spec cache.
     #[must_use]
     pub fn spec_keys(&self) -> Vec<String> {

@@ -58,6 +58,8 @@ struct RunParts {
 pub struct Operator {
     shared: Arc<OperatorContext>,
     parts: Mutex<Option<RunParts>>,
+    /// Routes served beside the API (the dashboard): [`Operator::add_routes`].
+    extra_routes: Mutex<axum::Router>,
 }
 
 impl fmt::Debug for Operator {
@@ -139,6 +141,7 @@ impl Operator {
         }
         Ok(Self {
             shared,
+            extra_routes: Mutex::new(axum::Router::new()),
             parts: Mutex::new(Some(RunParts {
                 elector,
                 lock,
@@ -159,7 +162,18 @@ impl Operator {
     /// The HTTP API (see [`crate::api`]); serve it yourself when `config.listen` is
     /// `None`, or merge it into a larger router.
     pub fn api_router(&self) -> axum::Router {
-        crate::api::router(self.handle())
+        crate::api::router(self.handle()).merge(self.extra_routes.lock().clone())
+    }
+
+    /// Serves `routes` beside the API (on `config.listen`, and in
+    /// [`Operator::api_router`]): how the binary adds the dashboard, which depends on
+    /// this crate. They do not pass the API's token check; they guard their own actions.
+    ///
+    /// # Panics
+    /// When `routes` overlaps a route already there (axum refuses the merge).
+    pub fn add_routes(&self, routes: axum::Router) {
+        let mut extra = self.extra_routes.lock();
+        *extra = std::mem::take(&mut *extra).merge(routes);
     }
 
     /// Runs until `shutdown` is cancelled: watches, leader election, the controller
