@@ -7,6 +7,7 @@ mod bench;
 mod bootstrap;
 mod cluster;
 mod doctor;
+mod edge;
 mod events;
 mod exit;
 mod files;
@@ -28,7 +29,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-use args::{Cli, Command, GcCommand};
+use args::{Cli, Command, EdgeCommand, GcCommand};
 use exit::{Exit, exit_of};
 
 // jemalloc rather than glibc malloc for the whole binary (the operator, the simulator
@@ -87,5 +88,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Doctor(a) => doctor::run(&a).await,
         Command::Bootstrap(a) => bootstrap::run(&a).await,
         Command::Bench(a) => bench::run(&a).await,
+        Command::Edge(EdgeCommand::EnvoyBootstrap(a)) => Ok(edge::envoy_bootstrap(&a)),
     }
 }
