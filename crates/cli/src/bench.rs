@@ -60,6 +60,9 @@ pub fn config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
             BenchScenario::Steady => Scenario::Steady,
             BenchScenario::Failover => Scenario::Failover,
             BenchScenario::All => Scenario::All,
+            BenchScenario::Edge => {
+                anyhow::bail!("`bench edge` does not use the operator harness")
+            }
         },
         specs: args.specs,
         rtt: Duration::from_millis(args.rtt),
@@ -74,6 +77,26 @@ pub fn config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     })
 }
 
+/// `steward bench edge`: the edge control plane's figures, with a real Envoy.
+async fn edge(args: &BenchArgs) -> anyhow::Result<Exit> {
+    let root = std::env::current_dir().context("cannot read the current directory")?;
+    let envoy = steward_edge::envoy_bin::find(&root).map_err(|why| anyhow::anyhow!(why))?;
+    let report = steward_edge::bench::run(&steward_edge::bench::BenchConfig {
+        translate_routes: args.specs,
+        envoy_routes: 1_000,
+        samples: args.changes.clamp(1, 1_000),
+        envoy,
+        timeout: args.timeout,
+    })
+    .await
+    .map_err(|why| anyhow::anyhow!(why))?;
+    match args.output {
+        BenchOutput::Table => print!("{}", report.table()),
+        BenchOutput::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(Exit::Ok)
+}
+
 /// Whether every scenario ended with every spec Synced.
 fn converged(report: &Report) -> bool {
     report.scenarios.iter().all(|s| s.synced == s.specs)
@@ -86,6 +109,9 @@ fn converged(report: &Report) -> bool {
 pub async fn run(args: &BenchArgs) -> anyhow::Result<Exit> {
     // Logs would interleave with the report; RUST_LOG still wins.
     logging::init("error", LogFormat::Text)?;
+    if args.scenario == BenchScenario::Edge {
+        return edge(args).await;
+    }
     let report = steward_bench::run(config(args)?).await?;
     match args.output {
         BenchOutput::Table => print!("{}", report.table()),

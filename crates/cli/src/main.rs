@@ -8,6 +8,7 @@ mod bootstrap;
 mod cluster;
 mod diff;
 mod doctor;
+mod edge;
 mod events;
 mod exit;
 mod files;
@@ -29,7 +30,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-use args::{Cli, Command, GcCommand};
+use args::{Cli, Command, EdgeCommand, GcCommand};
 use exit::{Exit, exit_of};
 
 // jemalloc rather than glibc malloc for the whole binary (the operator, the simulator
@@ -110,5 +111,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Doctor(a) => doctor::run(&a).await,
         Command::Bootstrap(a) => bootstrap::run(&a).await,
         Command::Bench(a) => bench::run(&a).await,
+        Command::Edge(EdgeCommand::EnvoyBootstrap(a)) => Ok(edge::envoy_bootstrap(&a)),
     }
 }

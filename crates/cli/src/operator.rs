@@ -98,6 +98,19 @@ pub fn run_config(
     if let Some(share) = args.gc_max_share {
         config.gc_max_share = share;
     }
+    if let Some(addr) = args.xds_listen {
+        config.edge.xds_listen = Some(addr);
+    }
+    match args.edge_mode {
+        Some(mode) => config.edge.mode = mode.into(),
+        // Serving xDS was asked for: keep the gateway routes and add the xDS ones.
+        None if args.xds_listen.is_some()
+            && config.edge.mode == steward_operator::EdgeMode::ConsulApiGateway =>
+        {
+            config.edge.mode = steward_operator::EdgeMode::Both;
+        }
+        None => {}
+    }
     config.listen = match (args.listen, args.config.is_some()) {
         (Some(addr), _) => Some(addr),
         (None, true) => config.listen,
@@ -204,6 +217,16 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         ));
     }
     config.server_features = detected.server_features();
+    if config.edge.degrade_for(&config.server_features) {
+        tracing::warn!(
+            "{}",
+            config
+                .edge
+                .degraded
+                .as_deref()
+                .unwrap_or("edge mode degraded")
+        );
+    }
     config.cluster = Some(detected);
     let listen = config.listen;
     let operator = Operator::new(config, clients)?;
@@ -221,6 +244,27 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     operator.run(cancel).await?;
     Ok(Exit::Ok)
 }
+
+/// The xDS address of `steward dev`: the one asked for, or a free loopback port when
+/// the default one is taken (said so), as for the other ports of `dev`.
+async fn dev_xds_address(wanted: SocketAddr) -> anyhow::Result<SocketAddr> {
+    match tokio::net::TcpListener::bind(wanted).await {
+        Ok(l) => Ok(l.local_addr()?),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && wanted == DEFAULT_XDS_LISTEN => {
+            let l = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+            let addr = l.local_addr()?;
+            println!("note: {wanted} is taken, so the xDS server listens on {addr} instead");
+            Ok(addr)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "cannot listen for xDS on {wanted} (pick another with --xds-listen)"
+        ))),
+    }
+}
+
+/// `steward dev`'s default xDS address.
+const DEFAULT_XDS_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 18000);
 
 /// Starts the simulator on the products' usual ports where they are free, on free
 /// ports otherwise; returns the notes about the ports that were taken.
@@ -331,6 +375,8 @@ pub async fn dev(args: &DevArgs) -> anyhow::Result<Exit> {
             .with_token(sim.config().vault_root_token.clone()),
     )?;
     let mut config = dev_config();
+    config.edge.mode = args.edge_mode.into();
+    config.edge.xds_listen = Some(dev_xds_address(args.xds_listen).await?);
     // The API's mutating endpoints always need a token, in dev too: the one configured,
     // or a fresh one printed below.
     let (api_token, generated) = match crate::api_token::from_env()? {
@@ -384,6 +430,7 @@ pub async fn dev(args: &DevArgs) -> anyhow::Result<Exit> {
     }
     config.server_features = detected.server_features();
     config.cluster = Some(detected);
+    let xds_addr = config.edge.xds_listen.filter(|_| config.edge.mode.xds());
     let operator = Operator::new(
         config,
         Clients {
@@ -405,6 +452,11 @@ pub async fn dev(args: &DevArgs) -> anyhow::Result<Exit> {
     let operator_task = tokio::spawn(async move { operator.run(operator_cancel).await });
 
     println!("Steward dev: simulator + operator in one process.\n");
+    if let Some(xds) = xds_addr {
+        println!(
+            "Edge xDS (Envoy): {xds}  (steward edge envoy-bootstrap --xds {xds} --listen 127.0.0.1:10080 --admin 127.0.0.1:19001)\n"
+        );
+    }
     print_banner(&sim);
     println!();
     if args.examples.is_dir() {

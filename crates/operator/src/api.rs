@@ -10,6 +10,7 @@
 //! | GET | `/api/v1/events?key=ns/name` | server-sent events (buffered, then live) |
 //! | GET | `/api/v1/events?key=ns/name&follow=false` | the buffered events as a JSON list |
 //! | GET | `/api/v1/gc` | the blocked deletion set, if any |
+//! | GET | `/api/v1/edge` | the edge mode; the connected Envoys with their sent and acked versions per type and last NACK; per spec with edge routes: its verdict and acks (404 `{"error"}` when the mode has no xDS) |
 //! | POST | `/api/v1/gc/approve` | `{"digest": "..."}` approves exactly that deletion set |
 //!
 //! Every request that is not a `GET` or `HEAD` needs `Authorization: Bearer <token>`
@@ -49,6 +50,7 @@ pub fn router(handle: OperatorHandle) -> Router {
         .route("/api/v1/specs/{ns}/{name}", get(get_spec))
         .route("/api/v1/events", get(events))
         .route("/api/v1/gc", get(gc_state))
+        .route("/api/v1/edge", get(edge_state))
         .route("/api/v1/gc/approve", post(gc_approve))
         .layer(middleware::from_fn_with_state(handle.clone(), authorize))
         .with_state(handle)
@@ -127,6 +129,11 @@ async fn readyz(State(h): State<OperatorHandle>) -> Response {
             "leader": h.is_leader(),
             "degraded": degraded,
             "caches": caches,
+            "edge": json!({
+                "mode": h.config().edge.mode.as_str(),
+                "xdsListen": h.config().edge.xds_listen,
+                "degraded": h.config().edge.degraded,
+            }),
             "cluster": h.cluster().map(|c| json!({
                 "servers": c.servers,
                 "features": c.features,
@@ -273,6 +280,47 @@ fn event_stream(
         },
     );
     futures::StreamExt::chain(replayed, live)
+}
+
+async fn edge_state(State(h): State<OperatorHandle>) -> Response {
+    let config = &h.config().edge;
+    let Some(edge) = h.shared().edge.clone() else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!(
+                "the edge mode is {}: no xDS server runs (use --edge-mode xds or both)",
+                config.mode.as_str()
+            )})),
+        )
+            .into_response();
+    };
+    let snapshot = edge.snapshot();
+    let versions: serde_json::Map<String, serde_json::Value> =
+        steward_edge::resources::TypeKind::ALL
+            .iter()
+            .map(|k| (k.label().to_owned(), json!(snapshot.get(*k).version)))
+            .collect();
+    let specs: Vec<_> = edge
+        .spec_keys()
+        .into_iter()
+        .map(|key| {
+            json!({
+                "key": key,
+                "verdict": edge.verdict(&key),
+                "acks": edge.ack_state(&key),
+            })
+        })
+        .collect();
+    Json(json!({
+        "mode": config.mode.as_str(),
+        "xdsListen": config.xds_listen,
+        "degraded": config.degraded,
+        "generation": snapshot.generation,
+        "versions": versions,
+        "proxies": edge.proxies(),
+        "specs": specs,
+    }))
+    .into_response()
 }
 
 async fn gc_state(State(h): State<OperatorHandle>) -> Json<serde_json::Value> {

@@ -36,6 +36,9 @@ pub struct OperatorConfig {
     /// The gateway `http-route` entries attach to (not owned by Steward; it must exist).
     /// Default `api-gateway` `edge`, listener `http`.
     pub edge_gateway: GatewayRef,
+    /// How edge routes reach the edge: `http-route` entries, Steward's own xDS server,
+    /// or both. Default: `consul-api-gateway`, no xDS server.
+    pub edge: EdgeSettings,
     /// Mount of the JWT auth method Nomad workload identities log in with. Default
     /// `jwt-nomad`.
     pub jwt_auth_mount: String,
@@ -114,6 +117,95 @@ pub struct OperatorConfig {
     pub cluster: Option<crate::detect::Detected>,
 }
 
+/// How edge routes reach the edge (DESIGN: "Names and versions").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EdgeMode {
+    /// Steward's xDS server programs the edge Envoys; no `http-route` entries are
+    /// rendered or owned.
+    Xds,
+    /// `http-route` entries on Consul's API gateway (Consul >= 1.15).
+    #[default]
+    ConsulApiGateway,
+    /// Both.
+    Both,
+}
+
+impl EdgeMode {
+    /// Whether the xDS server runs.
+    #[must_use]
+    pub const fn xds(self) -> bool {
+        matches!(self, EdgeMode::Xds | EdgeMode::Both)
+    }
+
+    /// Whether `http-route` entries are rendered and owned.
+    #[must_use]
+    pub const fn api_gateway(self) -> bool {
+        matches!(self, EdgeMode::ConsulApiGateway | EdgeMode::Both)
+    }
+
+    /// As written in a config file and on the command line.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EdgeMode::Xds => "xds",
+            EdgeMode::ConsulApiGateway => "consul-api-gateway",
+            EdgeMode::Both => "both",
+        }
+    }
+}
+
+/// The edge control plane's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeSettings {
+    /// The edge mode. Default `consul-api-gateway`.
+    pub mode: EdgeMode,
+    /// Where the xDS (ADS, gRPC) server listens; required when the mode includes xDS.
+    pub xds_listen: Option<SocketAddr>,
+    /// The HTTP listeners sent to an Envoy whose bootstrap names none of its own (the
+    /// bootstrap `steward edge envoy-bootstrap` prints names one). Default: `edge-http`
+    /// on `0.0.0.0:8080`.
+    pub listeners: Vec<steward_edge::EdgeListener>,
+    /// Why the mode differs from the one configured (start-up detection turned the
+    /// api-gateway half off); shown in `/readyz` and in the edge condition. Not read
+    /// from a config file.
+    #[serde(skip)]
+    pub degraded: Option<String>,
+}
+
+impl EdgeSettings {
+    /// Turns the api-gateway half of the mode off when Consul lacks `http-route` and an
+    /// xDS server is configured (issue #11: "edge routes over xDS only"), saying so in
+    /// [`EdgeSettings::degraded`]. Returns whether it changed anything.
+    pub fn degrade_for(&mut self, features: &crate::detect::ServerFeatures) -> bool {
+        if features.consul_http_route || !self.mode.api_gateway() || self.xds_listen.is_none() {
+            return false;
+        }
+        self.degraded = Some(format!(
+            "Consul lacks the http-route config-entry kind: edge mode {} runs as xds \
+             (no http-route entries; edge routes reach the edge over xDS only)",
+            self.mode.as_str()
+        ));
+        self.mode = EdgeMode::Xds;
+        true
+    }
+}
+
+impl Default for EdgeSettings {
+    fn default() -> Self {
+        Self {
+            mode: EdgeMode::default(),
+            xds_listen: None,
+            listeners: vec![steward_edge::EdgeListener {
+                name: "edge-http".to_owned(),
+                address: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            }],
+            degraded: None,
+        }
+    }
+}
+
 /// Leader election settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -157,6 +249,7 @@ impl Default for OperatorConfig {
         Self {
             prefix: "steward".to_owned(),
             edge_gateway: GatewayRef::default(),
+            edge: EdgeSettings::default(),
             jwt_auth_mount: steward_render::names::DEFAULT_JWT_AUTH_MOUNT.to_owned(),
             jwt_audience: steward_render::context::DEFAULT_JWT_AUDIENCE.to_owned(),
             policy: GuardrailPolicy::default(),
@@ -192,6 +285,21 @@ impl OperatorConfig {
                 message: format!("{field}: {why}"),
             })
         };
+        if self.edge.mode.xds() && self.edge.xds_listen.is_none() {
+            return bad(
+                "edge.xds_listen",
+                "the edge mode includes xds, so the xDS server needs an address (--xds-listen)",
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for l in &self.edge.listeners {
+            if l.name.is_empty() || !names.insert(l.name.as_str()) {
+                return bad(
+                    "edge.listeners",
+                    "every listener needs a name of its own (names must be unique and non-empty)",
+                );
+            }
+        }
         let prefix_ok = !self.prefix.is_empty()
             && !self.prefix.starts_with('/')
             && !self.prefix.ends_with('/')
@@ -299,6 +407,48 @@ mod duration {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_xds_mode_needs_an_xds_address() {
+        let mut c = OperatorConfig::default();
+        c.edge.mode = EdgeMode::Xds;
+        let e = c.validate().expect_err("refused");
+        assert!(e.to_string().contains("edge.xds_listen"), "{e}");
+        c.edge.xds_listen = Some(SocketAddr::from(([127, 0, 0, 1], 18000)));
+        assert!(c.validate().is_ok());
+        let json: OperatorConfig =
+            serde_json::from_str(r#"{"edge": {"mode": "both", "xds_listen": "127.0.0.1:18000"}}"#)
+                .expect("parses");
+        assert_eq!(json.edge.mode, EdgeMode::Both);
+    }
+
+    #[test]
+    fn without_http_route_an_xds_server_makes_the_edge_xds_only() {
+        let lacking = crate::detect::ServerFeatures {
+            consul_http_route: false,
+            ..crate::detect::ServerFeatures::default()
+        };
+        let mut edge = EdgeSettings {
+            mode: EdgeMode::Both,
+            xds_listen: Some(SocketAddr::from(([127, 0, 0, 1], 18000))),
+            ..EdgeSettings::default()
+        };
+        assert!(edge.degrade_for(&lacking));
+        assert_eq!(edge.mode, EdgeMode::Xds);
+        assert!(
+            edge.degraded
+                .as_deref()
+                .is_some_and(|d| d.contains("http-route"))
+        );
+        // Without an xDS server there is nothing to fall back to: unchanged.
+        let mut gateway_only = EdgeSettings::default();
+        assert!(!gateway_only.degrade_for(&lacking));
+        assert_eq!(gateway_only.mode, EdgeMode::ConsulApiGateway);
+        // With http-route present nothing changes.
+        let mut fine = edge.clone();
+        fine.mode = EdgeMode::Both;
+        assert!(!fine.degrade_for(&crate::detect::ServerFeatures::default()));
+    }
 
     #[test]
     fn an_api_reachable_from_elsewhere_needs_a_token() {

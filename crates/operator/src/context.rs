@@ -71,6 +71,8 @@ pub(crate) struct OperatorContext {
     pub(crate) uncertain: crate::uncertain::UncertainWrites,
     /// What start-up detection found (`None`: not run, e.g. `steward dev`).
     pub(crate) cluster: parking_lot::RwLock<Option<crate::detect::Detected>>,
+    /// The edge control plane, when the edge mode includes xDS.
+    pub(crate) edge: Option<steward_edge::Edge>,
     /// When each waiting key began to wait (bounded), so that its status says what it
     /// waits for after `status::WAIT_TIMEOUT`.
     pub(crate) waits: crate::waits::Waits,

@@ -88,6 +88,10 @@ pub struct ServerFeatures {
     /// Nomad's job list returns each stub's `Meta` with `meta=true`. Without: each
     /// job's owner is read from the job, once per job and change.
     pub nomad_job_list_meta: bool,
+    /// Consul has the `http-route` config-entry kind (Consul >= 1.15). Without, and
+    /// with an xDS server, the edge mode drops its api-gateway half
+    /// ([`crate::EdgeSettings::degrade_for`]).
+    pub consul_http_route: bool,
 }
 
 impl Default for ServerFeatures {
@@ -95,6 +99,7 @@ impl Default for ServerFeatures {
         Self {
             nomad_namespace_wildcard: true,
             nomad_job_list_meta: true,
+            consul_http_route: true,
         }
     }
 }
@@ -155,8 +160,9 @@ pub fn assess(answers: &Answers, jwt_mount: &str) -> Detected {
     let mut features = Vec::new();
     for (kind, probe) in &answers.config_kinds {
         let without = if kind == "http-route" {
-            "specs with edge routes wait (condition CacheUnavailable names the kind); every \
-             other spec reconciles"
+            "with an xDS server (--xds-listen) edge routes reach the edge over xDS only; \
+             without one, specs with edge routes wait (condition CacheUnavailable names the \
+             kind); every other spec reconciles"
         } else {
             "specs that render this kind wait (condition CacheUnavailable names the kind)"
         };
@@ -236,6 +242,7 @@ impl Detected {
         ServerFeatures {
             nomad_namespace_wildcard: !lacks("namespace=*"),
             nomad_job_list_meta: !lacks("job list Meta"),
+            consul_http_route: !lacks("config-entry kind http-route"),
         }
     }
 

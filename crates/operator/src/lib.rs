@@ -101,7 +101,7 @@ mod uncertain;
 mod waits;
 pub mod writer;
 
-pub use config::{LeaderSettings, OperatorConfig};
+pub use config::{EdgeMode, EdgeSettings, LeaderSettings, OperatorConfig};
 pub use context::Clients;
 pub use error::{Error, Result};
 pub use gc::{ApproveError, BlockedSet, GcObject};

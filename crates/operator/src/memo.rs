@@ -22,6 +22,8 @@ pub(crate) struct CachedRender {
     pub(crate) batch: bool,
     pub(crate) key: SpecKey,
     pub(crate) desired: Arc<Desired>,
+    /// What the edge control plane serves of it (specs with edge routes).
+    pub(crate) edge: Option<Arc<steward_edge::EdgeSpec>>,
 }
 
 /// The bounded memo of renderings.
@@ -100,6 +102,7 @@ mod tests {
                 vault_policy: None,
                 vault_role: None,
             }),
+            edge: None,
         }
     }
 

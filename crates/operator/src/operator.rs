@@ -80,6 +80,12 @@ impl Operator {
         config.validate()?;
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
+        let edge = config.edge.mode.xds().then(|| {
+            steward_edge::Edge::new(
+                config.edge.listeners.clone(),
+                steward_edge::Metrics::register(&mut registry),
+            )
+        });
         let observer = metrics.api_observer();
         let clients = Clients {
             consul: clients.consul.with_observer(observer.clone()),
@@ -135,6 +141,7 @@ impl Operator {
             uncertain: crate::uncertain::UncertainWrites::default(),
             waits: crate::waits::Waits::default(),
             cluster: parking_lot::RwLock::new(None),
+            edge,
         });
         if let Some(detected) = shared.config.cluster.clone() {
             crate::handle::OperatorHandle::new(shared.clone()).set_cluster(detected);
@@ -215,6 +222,9 @@ impl Operator {
             });
         }
         spawn_watches(&s, &mut tasks);
+        if let Some(edge) = s.edge.clone() {
+            spawn_edge(&s, edge, &stop, &mut tasks).await?;
+        }
         {
             let s2 = s.clone();
             let rx = s.leadership.clone();
@@ -323,6 +333,122 @@ impl Operator {
             None => Ok(()),
         }
     }
+}
+
+/// The edge control plane's tasks: the xDS server, the rebuild loop, the Consul health
+/// watches, the re-queueing of specs whose edge verdict or acks changed, and NACKs as
+/// events.
+async fn spawn_edge(
+    s: &Arc<OperatorContext>,
+    edge: steward_edge::Edge,
+    stop: &CancellationToken,
+    tasks: &mut JoinSet<&'static str>,
+) -> Result<()> {
+    let Some(addr) = s.config.edge.xds_listen else {
+        return Err(Error::Config {
+            message: "edge.xds_listen: the edge mode includes xds but no address is set".to_owned(),
+        });
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Listen { addr, source })?;
+    tracing::info!(%addr, mode = s.config.edge.mode.as_str(), "xDS server listening");
+    {
+        let (edge, stop) = (edge.clone(), stop.clone());
+        tasks.spawn(async move {
+            if let Err(error) = steward_edge::server::serve(edge, listener, stop).await {
+                tracing::error!(error = %chain(&error), "xDS server failed");
+            }
+            std::future::pending::<()>().await;
+            "xds-server"
+        });
+    }
+    {
+        let (edge, stop) = (edge.clone(), stop.clone());
+        tasks.spawn(async move {
+            edge.run_rebuilder(stop).await;
+            std::future::pending::<()>().await;
+            "edge-rebuilder"
+        });
+    }
+    {
+        let (edge, stop) = (edge.clone(), stop.clone());
+        let consul = s.clients.consul.clone();
+        let config = steward_edge::health::HealthConfig {
+            wait: s.config.watch_wait.min(Duration::from_secs(300)),
+            ..steward_edge::health::HealthConfig::default()
+        };
+        tasks.spawn(async move {
+            steward_edge::health::run(edge, consul, config, stop).await;
+            std::future::pending::<()>().await;
+            "edge-health"
+        });
+    }
+    {
+        let (edge, s2) = (edge.clone(), s.clone());
+        let mut changes = edge.verdict_changes();
+        tasks.spawn(async move {
+            loop {
+                match changes.recv().await {
+                    Ok(keys) => {
+                        for key in keys {
+                            s2.queue.add(SpecKey::from(key));
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        for key in edge.spec_keys() {
+                            s2.queue.add(SpecKey::from(key));
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+            std::future::pending::<()>().await;
+            "edge-verdicts"
+        });
+    }
+    {
+        let s2 = s.clone();
+        let mut events = edge.events();
+        tasks.spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(steward_edge::EdgeEvent::Nack {
+                        node_id,
+                        kind,
+                        version,
+                        message,
+                        specs,
+                    }) => {
+                        let text =
+                            format!("Envoy {node_id} refused {kind} version {version}: {message}");
+                        if specs.is_empty() {
+                            s2.recorder.warning("edge", "EdgeNack", text.clone());
+                        }
+                        for key in specs {
+                            s2.recorder.warning(key, "EdgeNack", text.clone());
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+            std::future::pending::<()>().await;
+            "edge-events"
+        });
+    }
+    Ok(())
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn panic_message(e: tokio::task::JoinError) -> String {

@@ -238,12 +238,24 @@ async fn observe(shared: &OperatorContext, key: &str) -> Result<Observed, Reconc
     let Some(entry) = caches.specs.get(key) else {
         // Gone: garbage collection takes its objects; forget what was remembered of it.
         render::forget(shared, key);
+        if let Some(edge) = &shared.edge {
+            edge.remove_spec(key);
+        }
         return Ok(Observed::Done(Action::await_change()));
     };
     let generation = entry.generation;
     let stored = caches.statuses.current(key);
     let now = jiff::Timestamp::now();
-    let spec = match render_spec(shared, key, generation, &entry.value, now) {
+    let rendered = render_spec(
+        shared,
+        key,
+        generation,
+        entry.create_index,
+        &entry.value,
+        now,
+    );
+    feed_edge(shared, key, &rendered);
+    let spec = match rendered {
         Rendered::Invalid(message, diagnostics) => SpecFacts::Invalid(message, diagnostics),
         Rendered::Ok {
             key,
@@ -251,6 +263,7 @@ async fn observe(shared: &OperatorContext, key: &str) -> Result<Observed, Reconc
             replicas,
             next_change,
             batch,
+            edge: _,
         } => {
             let trust = Trust::of(stored.as_deref(), generation, &desired.hash, replicas);
             let gathered = gather(shared, &key, &desired, trust).await?;
@@ -283,6 +296,20 @@ async fn observe(shared: &OperatorContext, key: &str) -> Result<Observed, Reconc
         clock: Instant::now(),
         spec,
     }))
+}
+
+/// Gives the edge control plane the routes of a spec that passed validation and the
+/// guardrails (an invalid spec's routes never reach Envoy), or takes them away.
+fn feed_edge(shared: &OperatorContext, key: &str, rendered: &Rendered) {
+    let Some(edge) = &shared.edge else {
+        return;
+    };
+    match rendered {
+        Rendered::Ok {
+            edge: Some(spec), ..
+        } => edge.upsert_spec((**spec).clone()),
+        Rendered::Ok { edge: None, .. } | Rendered::Invalid(..) => edge.remove_spec(key),
+    }
 }
 
 /// Performs a read [`decide`] asked for and records its answer in `facts` (also in the
@@ -460,6 +487,16 @@ async fn write_status(
         computed
             .conditions
             .extend(status::server_support(&degradations));
+    }
+    // What the edge control plane made of its routes, and whether the Envoys have them.
+    if let Some(edge) = &shared.edge
+        && let Some(verdict) = edge.verdict(key)
+    {
+        computed.conditions.push(status::edge_routes(
+            &verdict,
+            &edge.ack_state(key),
+            shared.config.edge.degraded.as_deref(),
+        ));
     }
     // Waited too long for something that does not come: say it once per wait, loudly
     // (the recorder logs a Warning event at WARN).

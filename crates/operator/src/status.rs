@@ -306,6 +306,96 @@ pub fn server_support(degradations: &[String]) -> Option<Condition> {
     })
 }
 
+/// Condition type: what the edge control plane (xDS) made of the spec's edge routes and
+/// whether every connected Envoy acked them.
+pub const EDGE_ROUTES: &str = "EdgeRoutes";
+/// Reason of [`EDGE_ROUTES`] when an older spec holds one of the routes.
+pub const REASON_EDGE_CONFLICT: &str = "EdgeConflict";
+
+/// The [`EDGE_ROUTES`] condition: `False` with `EdgeConflict` naming the winner, or
+/// `EdgeRouteRejected` with the reason; `Unknown` (`Pushing`) while a connected Envoy
+/// has not acked the current routes; else `True` (`Serving`).
+#[must_use]
+pub fn edge_routes(
+    verdict: &steward_edge::SpecVerdict,
+    acks: &steward_edge::AckState,
+    degraded: Option<&str>,
+) -> Condition {
+    let mut notes: Vec<String> = Vec::new();
+    notes.extend(verdict.endpoint_problems.iter().cloned());
+    if let Some(d) = degraded {
+        notes.push(d.to_owned());
+    }
+    let with_notes = |message: String| {
+        if notes.is_empty() {
+            message
+        } else {
+            format!("{message}; {}", notes.join("; "))
+        }
+    };
+    if !verdict.conflicts.is_empty() {
+        let lost: Vec<String> = verdict
+            .conflicts
+            .iter()
+            .map(|c| {
+                format!(
+                    "edge.routes[{}] ({} {}) is held by {} (the older spec)",
+                    c.route.index, c.route.host, c.route.path, c.winner
+                )
+            })
+            .collect();
+        return condition(
+            EDGE_ROUTES,
+            ConditionStatus::False,
+            REASON_EDGE_CONFLICT,
+            &with_notes(lost.join("; ")),
+        );
+    }
+    if !verdict.rejected.is_empty() {
+        let why: Vec<String> = verdict
+            .rejected
+            .iter()
+            .map(|r| {
+                format!(
+                    "edge.routes[{}] ({} {}) not sent: {}",
+                    r.route.index, r.route.host, r.route.path, r.reason
+                )
+            })
+            .collect();
+        return condition(
+            EDGE_ROUTES,
+            ConditionStatus::False,
+            "EdgeRouteRejected",
+            &with_notes(why.join("; ")),
+        );
+    }
+    let served = verdict.serving.len();
+    if !acks.all_acked() {
+        return condition(
+            EDGE_ROUTES,
+            ConditionStatus::Unknown,
+            "Pushing",
+            &with_notes(format!(
+                "{served} route(s) sent; {} of {} connected Envoy(s) acked them (waiting for {})",
+                acks.acked,
+                acks.proxies,
+                acks.pending.join(", ")
+            )),
+        );
+    }
+    let who = if acks.proxies == 0 {
+        "no Envoy is connected".to_owned()
+    } else {
+        format!("acked by every connected Envoy ({})", acks.proxies)
+    };
+    condition(
+        EDGE_ROUTES,
+        ConditionStatus::True,
+        "Serving",
+        &with_notes(format!("{served} route(s) served; {who}")),
+    )
+}
+
 /// A condition without a transition time (set by [`finalize`]).
 #[must_use]
 pub fn condition(type_: &str, status: ConditionStatus, reason: &str, message: &str) -> Condition {

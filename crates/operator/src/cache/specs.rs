@@ -18,6 +18,8 @@ pub struct SpecEntry {
     pub key: String,
     /// The KV `ModifyIndex`: the spec's generation.
     pub generation: u64,
+    /// The KV `CreateIndex`: the older spec wins an edge route conflict.
+    pub create_index: u64,
     /// The document (YAML or JSON) as stored: bytes, because anyone may write a KV value
     /// that is not UTF-8, and loading reports that rather than replacing them.
     pub value: Arc<[u8]>,
@@ -110,6 +112,7 @@ impl SpecCache {
         Some(SpecEntry {
             key: key.to_owned(),
             generation: pair.modify_index,
+            create_index: pair.create_index,
             value: Arc::from(pair.value.as_slice()),
         })
     }

@@ -19,7 +19,14 @@ pub(crate) async fn describe_spec(shared: &OperatorContext, key: &str) -> Option
         key: spec_key,
         desired,
         ..
-    } = render_spec(shared, key, entry.generation, &entry.value, now)
+    } = render_spec(
+        shared,
+        key,
+        entry.generation,
+        entry.create_index,
+        &entry.value,
+        now,
+    )
     else {
         return Some((Value::Null, json!({"error": "the spec is invalid"})));
     };

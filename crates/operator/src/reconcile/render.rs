@@ -57,6 +57,8 @@ pub(crate) enum Rendered {
         next_change: Option<jiff::Timestamp>,
         /// Whether it is a batch job.
         batch: bool,
+        /// Its edge routes, for the edge control plane (`None` without routes).
+        edge: Option<Arc<steward_edge::EdgeSpec>>,
     },
 }
 
@@ -79,6 +81,7 @@ pub(crate) fn render_spec(
     shared: &OperatorContext,
     key: &str,
     generation: u64,
+    create_index: u64,
     value: &[u8],
     now: jiff::Timestamp,
 ) -> Rendered {
@@ -89,6 +92,7 @@ pub(crate) fn render_spec(
             replicas: c.replicas,
             next_change: c.valid_until,
             batch: c.batch,
+            edge: c.edge.clone(),
         };
     }
     let file = format!("{}{key}", shared.config.specs_prefix());
@@ -122,7 +126,13 @@ pub(crate) fn render_spec(
     let batch = spec.is_batch();
     let ctx = render_context(shared, generation, plan.replicas);
     let desired = match steward_render::render(spec, &ctx) {
-        Ok(d) => Arc::new(d),
+        Ok(mut d) => {
+            // In `xds` mode the edge is Steward's own: no `http-route` entries.
+            if !shared.config.edge.mode.api_gateway() {
+                d.http_routes.clear();
+            }
+            Arc::new(d)
+        }
         Err(e) => {
             return invalid(
                 "render",
@@ -131,6 +141,15 @@ pub(crate) fn render_spec(
             );
         }
     };
+    let edge = (!spec.spec.edge.routes.is_empty()).then(|| {
+        Arc::new(steward_edge::EdgeSpec {
+            key: spec_key.to_string(),
+            create_index,
+            service: steward_render::names::consul_service(&spec_key),
+            port: spec.spec.port.unwrap_or(0),
+            routes: spec.spec.edge.routes.clone(),
+        })
+    });
     shared.renders.lock().insert(
         key,
         CachedRender {
@@ -140,6 +159,7 @@ pub(crate) fn render_spec(
             batch,
             key: spec_key.clone(),
             desired: desired.clone(),
+            edge: edge.clone(),
         },
     );
     Rendered::Ok {
@@ -148,5 +168,6 @@ pub(crate) fn render_spec(
         replicas: plan.replicas,
         next_change: plan.next_change,
         batch,
+        edge,
     }
 }

@@ -416,3 +416,73 @@ fn a_removed_spec_says_deleting_or_blocked_never_synced() {
     );
     assert_eq!(fresh.phase, Phase::Deleting);
 }
+
+mod edge_routes_condition {
+    use steward_edge::translate::{ConflictLoss, PathPlan, Rejection, RouteRef};
+    use steward_edge::{AckState, SpecVerdict};
+
+    use super::super::*;
+
+    fn route(index: usize) -> RouteRef {
+        RouteRef {
+            index,
+            host: "shop.example.com".into(),
+            path: PathPlan::Prefix("/api/".into()),
+        }
+    }
+
+    fn acks(proxies: usize, acked: usize) -> AckState {
+        AckState {
+            proxies,
+            acked,
+            pending: (acked..proxies).map(|i| format!("edge-{i}")).collect(),
+        }
+    }
+
+    #[test]
+    fn a_lost_conflict_is_false_and_names_the_winner() {
+        let v = SpecVerdict {
+            conflicts: vec![ConflictLoss {
+                route: route(1),
+                winner: "shop/older".into(),
+            }],
+            ..SpecVerdict::default()
+        };
+        let c = edge_routes(&v, &acks(1, 1), None);
+        assert_eq!(c.status, ConditionStatus::False);
+        assert_eq!(c.reason, REASON_EDGE_CONFLICT);
+        assert!(c.message.contains("edge.routes[1]"), "{}", c.message);
+        assert!(c.message.contains("shop/older"), "{}", c.message);
+    }
+
+    #[test]
+    fn a_rejected_route_is_false_with_the_reason() {
+        let v = SpecVerdict {
+            rejected: vec![Rejection {
+                route: route(0),
+                reason: "Envoy edge-1 refused the route: bad".into(),
+            }],
+            ..SpecVerdict::default()
+        };
+        let c = edge_routes(&v, &acks(1, 1), None);
+        assert_eq!(c.status, ConditionStatus::False);
+        assert_eq!(c.reason, "EdgeRouteRejected");
+        assert!(c.message.contains("refused the route: bad"));
+    }
+
+    #[test]
+    fn serving_is_unknown_until_every_envoy_acked_then_true() {
+        let v = SpecVerdict {
+            serving: vec![route(0)],
+            ..SpecVerdict::default()
+        };
+        let pushing = edge_routes(&v, &acks(2, 1), None);
+        assert_eq!(pushing.status, ConditionStatus::Unknown);
+        assert!(pushing.message.contains("1 of 2"), "{}", pushing.message);
+        assert!(pushing.message.contains("edge-1"), "{}", pushing.message);
+        let done = edge_routes(&v, &acks(2, 2), Some("Consul lacks http-route"));
+        assert_eq!(done.status, ConditionStatus::True);
+        assert_eq!(done.reason, "Serving");
+        assert!(done.message.contains("Consul lacks http-route"));
+    }
+}
