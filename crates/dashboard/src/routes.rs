@@ -34,10 +34,40 @@ struct App {
     edge: Option<Arc<dyn EdgeSource>>,
 }
 
+/// The edge xDS server's proxies, as the cluster page lists them: the versions each
+/// acknowledged per type (`cds`, `eds`, `lds`, `rds`) and its last refusal.
+impl EdgeSource for steward_edge::Edge {
+    fn proxies(&self) -> Vec<EdgeProxy> {
+        let mut proxies: Vec<EdgeProxy> = steward_edge::Edge::proxies(self)
+            .into_iter()
+            .map(|p| {
+                let acked: Vec<String> = p
+                    .types
+                    .iter()
+                    .filter_map(|(kind, t)| Some(format!("{kind} {}", t.acked_version.as_ref()?)))
+                    .collect();
+                EdgeProxy {
+                    address: p.peer.clone().unwrap_or_else(|| "-".to_owned()),
+                    acked_version: (!acked.is_empty()).then(|| acked.join(", ")),
+                    rejected: p
+                        .last_nack()
+                        .map(|n| format!("version {}: {}", n.version, n.message)),
+                    node: p.node_id,
+                }
+            })
+            .collect();
+        proxies.sort_by(|a, b| (&a.node, &a.address).cmp(&(&b.node, &b.address)));
+        proxies
+    }
+}
+
 /// The dashboard's routes on `handle` (merge them with [`steward_operator::api::router`]
-/// at `/`).
+/// at `/`); the cluster page lists the operator's edge proxies when it serves xDS.
 pub fn router(handle: OperatorHandle) -> Router {
-    router_with(handle, None)
+    let edge = handle
+        .edge()
+        .map(|edge| Arc::new(edge) as Arc<dyn EdgeSource>);
+    router_with(handle, edge)
 }
 
 /// [`router`], with a source of connected edge proxies for the cluster page.

@@ -41,6 +41,13 @@ impl OperatorHandle {
         &self.shared
     }
 
+    /// The edge control plane (its connected proxies, verdicts and snapshot), when the
+    /// edge mode includes xDS.
+    #[must_use]
+    pub fn edge(&self) -> Option<steward_edge::Edge> {
+        self.shared.edge.clone()
+    }
+
     /// The configuration.
     #[must_use]
     pub fn config(&self) -> &OperatorConfig {
