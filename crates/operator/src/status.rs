@@ -369,14 +369,26 @@ pub fn edge_routes(
             &with_notes(why.join("; ")),
         );
     }
-    let served = verdict.serving.len();
+    // The routes themselves, so `steward status ns/name` (which shows conditions) says
+    // which host and path each Envoy serves for the spec.
+    let served = match verdict.serving.len() {
+        0 => "0 routes".to_owned(),
+        n => {
+            let routes: Vec<String> = verdict
+                .serving
+                .iter()
+                .map(|r| format!("{} {}", r.host, r.path))
+                .collect();
+            format!("{n} route(s) ({})", routes.join(", "))
+        }
+    };
     if !acks.all_acked() {
         return condition(
             EDGE_ROUTES,
             ConditionStatus::Unknown,
             "Pushing",
             &with_notes(format!(
-                "{served} route(s) sent; {} of {} connected Envoy(s) acked them (waiting for {})",
+                "{served} sent; {} of {} connected Envoy(s) acked them (waiting for {})",
                 acks.acked,
                 acks.proxies,
                 acks.pending.join(", ")
@@ -392,7 +404,7 @@ pub fn edge_routes(
         EDGE_ROUTES,
         ConditionStatus::True,
         "Serving",
-        &with_notes(format!("{served} route(s) served; {who}")),
+        &with_notes(format!("{served} served; {who}")),
     )
 }
 

@@ -484,5 +484,12 @@ mod edge_routes_condition {
         assert_eq!(done.status, ConditionStatus::True);
         assert_eq!(done.reason, "Serving");
         assert!(done.message.contains("Consul lacks http-route"));
+        // The routes are named, for `steward status ns/name`.
+        assert!(
+            done.message
+                .starts_with("1 route(s) (shop.example.com pathPrefix /api/)"),
+            "{}",
+            done.message
+        );
     }
 }
