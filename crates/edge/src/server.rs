@@ -174,7 +174,9 @@ async fn drive(
                 let req = match next {
                     None => return "proxy closed the stream",
                     Some(Err(status)) => {
-                        tracing::debug!(stream, %status, "xDS stream error");
+                        // WARN: a proxy whose stream keeps failing would otherwise only show as a
+                        // reconnect count; the gRPC status says why (reset, protocol error).
+                        tracing::warn!(stream, %status, "xDS stream from a proxy failed; it will have to reconnect");
                         return "stream error";
                     }
                     Some(Ok(req)) => req,
