@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::Stream;
 use serde_json::Value;
 
-pub use alloc::{AllocationStub, Deployment, DeploymentState, Evaluation};
+pub use alloc::{AllocationStub, Deployment, DeploymentState, Evaluation, TaskGroups};
 pub use diff::{
     DesiredUpdates, DiffType, FieldDiff, JobDiff, ObjectDiff, PlanAnnotations, PlanResponse,
     TaskDiff, TaskGroupDiff,

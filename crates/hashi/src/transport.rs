@@ -53,13 +53,50 @@ pub struct Observation<'a> {
     pub status: Option<u16>,
 }
 
+/// Whether `spec` may be answered with a large body: a list, a blocking query (it
+/// answers with the whole list again), a recursive KV read or a stream. Those go
+/// through a connection pool of their own. hyper keeps a connection's read buffer at
+/// the largest size it grew to (up to ~400 KiB), so a pooled connection that once
+/// carried a 10,000-entry list keeps that much while it serves small point reads and
+/// writes afterwards; with one pool for everything, at 10,000 specs ~300 pooled
+/// connections held ~40 MiB of such buffers (heaptrack, BENCHMARKS.md). Apart, the
+/// large buffers stay on the few connections of the watches.
+pub(crate) fn is_bulk(spec: &RequestSpec) -> bool {
+    if spec.blocking_wait.is_some() || spec.method.as_str() == "LIST" {
+        return true;
+    }
+    if spec
+        .query
+        .iter()
+        .any(|(k, _)| matches!(k.as_str(), "recurse" | "index" | "list" | "keys"))
+    {
+        return true;
+    }
+    if spec.method != Method::GET {
+        return false;
+    }
+    let segments: Vec<&str> = spec.path.trim_matches('/').split('/').collect();
+    matches!(
+        segments.as_slice(),
+        [
+            "v1",
+            "jobs" | "deployments" | "allocations" | "evaluations" | "namespaces"
+        ] | ["v1", "config", _]
+            | ["v1", "event", "stream"]
+            | ["v1", "job", _, "versions" | "deployments" | "allocations"]
+    )
+}
+
 /// A hook called after every request attempt, e.g. to count requests in metrics. It runs
 /// on the request's task: keep it short and non-blocking.
 pub type Observer = Arc<dyn Fn(&Observation<'_>) + Send + Sync>;
 
 struct Inner {
     endpoint: Endpoint,
+    /// Point reads and writes: small answers.
     client: reqwest::Client,
+    /// Lists, blocking queries and streams ([`is_bulk`]): its own connection pool.
+    bulk_client: reqwest::Client,
     base_url: String,
     observers: Vec<Observer>,
 }
@@ -94,6 +131,7 @@ fn token_header(product: Product) -> &'static str {
 impl Transport {
     pub(crate) fn new(endpoint: Endpoint) -> Result<Self, ConfigError> {
         let built = crate::tls::build_client(&endpoint)?;
+        let bulk = crate::tls::build_client(&endpoint)?;
         let base_url = format!(
             "{}://{}{}",
             endpoint.address.scheme.as_str(),
@@ -104,6 +142,7 @@ impl Transport {
             inner: Arc::new(Inner {
                 endpoint,
                 client: built.client,
+                bulk_client: bulk.client,
                 base_url,
                 observers: Vec::new(),
             }),
@@ -120,6 +159,7 @@ impl Transport {
             inner: Arc::new(Inner {
                 endpoint: self.inner.endpoint.clone(),
                 client: self.inner.client.clone(),
+                bulk_client: self.inner.bulk_client.clone(),
                 base_url: self.inner.base_url.clone(),
                 observers,
             }),
@@ -259,10 +299,18 @@ impl Transport {
         }
     }
 
+    /// The pool `spec` goes through (see [`is_bulk`]).
+    fn client_for(&self, spec: &RequestSpec) -> &reqwest::Client {
+        if is_bulk(spec) {
+            &self.inner.bulk_client
+        } else {
+            &self.inner.client
+        }
+    }
+
     async fn send_once(&self, spec: &RequestSpec, prepared: &Prepared) -> Result<RawResponse> {
         let mut req = self
-            .inner
-            .client
+            .client_for(spec)
             .request(prepared.method.clone(), &prepared.url)
             .headers(prepared.headers.clone());
         if let Some(t) = prepared.timeout {
@@ -365,7 +413,7 @@ impl Transport {
         prepared.timeout = None;
         let resp = self
             .inner
-            .client
+            .bulk_client
             .request(prepared.method.clone(), &prepared.url)
             .headers(prepared.headers.clone())
             .send()
@@ -438,6 +486,38 @@ mod tests {
     use super::*;
     use crate::config::{Address, HttpSettings, TlsConfig};
     use crate::secret::{BasicAuth, SecretToken};
+
+    #[test]
+    fn lists_blocking_queries_and_streams_use_the_bulk_pool_point_requests_do_not() {
+        let bulk = [
+            RequestSpec::get("/v1/jobs"),
+            RequestSpec::get("/v1/config/service-defaults"),
+            RequestSpec::get("/v1/event/stream"),
+            RequestSpec::get("/v1/job/web/deployments"),
+            RequestSpec::get("/v1/kv/steward/specs/shop").query("recurse", ""),
+            RequestSpec::new(Method::from_bytes(b"LIST").unwrap(), "/v1/sys/policies/acl"),
+            RequestSpec::get("/v1/kv/steward/specs/shop").query("index", "42"),
+        ];
+        for spec in &bulk {
+            assert!(is_bulk(spec), "{} {} is a list", spec.method, spec.path);
+        }
+        let point = [
+            RequestSpec::get("/v1/job/web"),
+            RequestSpec::get("/v1/config/service-defaults/web"),
+            RequestSpec::put("/v1/jobs"),
+            RequestSpec::put("/v1/txn"),
+            RequestSpec::get("/v1/kv/steward/status/shop/web"),
+            RequestSpec::get("/v1/sys/policies/acl/steward-shop-web"),
+        ];
+        for spec in &point {
+            assert!(
+                !is_bulk(spec),
+                "{} {} is a point request",
+                spec.method,
+                spec.path
+            );
+        }
+    }
 
     fn transport(product: Product) -> Transport {
         Transport::new(Endpoint {
