@@ -165,8 +165,12 @@ async fn objects_created_by_hand_or_by_another_spec_are_conflicts_and_stay_untou
     // more than a moment before the spec: creations are not read first when a fresh
     // cache says the name is free, so within that moment the spec's earlier objects
     // could be created before the clash is found. The clash itself is never
-    // overwritten either way (creations are check-and-set), as asserted below.
-    env.settle(Duration::from_millis(300)).await;
+    // overwritten either way (creations are check-and-set), as asserted below. The
+    // config-entry watches list at most twice a second (`kinds/config_entry.rs`), so
+    // the quiet period is longer than two of their intervals: 300 ms was not, and under
+    // a loaded machine `shop/api` once tried (and failed) its check-and-set creation of
+    // the hand-made `api` entry before the watch showed it.
+    env.settle(Duration::from_millis(1200)).await;
     let mark = env.log.mark();
 
     let g1 = env.put_spec("shop/web", &web("shop", "web", "1.0.0")).await;

@@ -284,6 +284,7 @@ async fn cold(world: &mut World, a: &OperatorHandle) -> Result<ScenarioReport> {
     let ns = world.cfg.namespaces;
     let baseline = Rss::now();
     let sim_baseline = world.sim_rss();
+    let (reconciles, renders, parses) = (a.reconciles(), a.renderings(), a.parses());
     let start = Start::now(world);
     // Pending: key → (generation, when its write was acknowledged).
     let mut pending: Vec<(String, u64, Instant)> = Vec::with_capacity(n);
@@ -372,6 +373,22 @@ async fn cold(world: &mut World, a: &OperatorHandle) -> Result<ScenarioReport> {
         r.figure(
             "requests per spec",
             (r.requests_total as f64 / n as f64 * 100.0).round() / 100.0,
+            "per spec",
+        );
+        let per_spec = |count: u64| (count as f64 / n as f64 * 100.0).round() / 100.0;
+        r.figure(
+            "reconciles per spec",
+            per_spec(a.reconciles() - reconciles),
+            "per spec",
+        );
+        r.figure(
+            "renderings per spec (the memo's misses)",
+            per_spec(a.renderings() - renders),
+            "per spec",
+        );
+        r.figure(
+            "spec parses per spec",
+            per_spec(a.parses() - parses),
             "per spec",
         );
     }
@@ -557,7 +574,7 @@ async fn drift(world: &mut World, a: &OperatorHandle) -> Result<ScenarioReport> 
                 log.last_write_since(mark, |w| {
                     w.kind == Kind::Object
                         && w.product == Product::Nomad
-                        && w.path == "/v1/jobs"
+                        && &*w.path == "/v1/jobs"
                         && w.status.is_some_and(|s| s < 300)
                 })
                 .ok_or_else(|| "no job write yet".to_owned())

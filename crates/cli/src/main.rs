@@ -36,7 +36,10 @@ use exit::{Exit, exit_of};
 // jemalloc rather than glibc malloc for the whole binary (the operator, the simulator
 // and the bench): glibc spent about a third of the operator's CPU in
 // `_int_malloc`/`malloc_consolidate` on the cold path and kept freed memory as RSS.
-// Its settings are in `.cargo/config.toml` (README, "Dependency notes").
+// Its settings are in `.cargo/config.toml` (README, "Dependency notes"). The
+// `system-allocator` feature leaves it out, for heap profilers that hook `malloc`
+// (heaptrack): see BENCHMARKS.md.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -195,7 +195,7 @@ async fn get_spec(
         "key": key,
         "generation": entry.as_ref().map(|e| e.generation),
         // For reading only: a spec that is not UTF-8 is Invalid, with its diagnostic.
-        "spec": entry.as_ref().map(|e| String::from_utf8_lossy(&e.value).into_owned()),
+        "spec": entry.as_ref().map(|e| String::from_utf8_lossy(&e.value.bytes()).into_owned()),
         "status": status,
         "desired": desired,
         "diff": diff,

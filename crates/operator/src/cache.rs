@@ -34,7 +34,7 @@ use tokio::sync::watch;
 pub use changes::{Change, ChangeReceiver, Changes, ObjectChange, Source};
 pub use entries::EntryCache;
 pub use nomad::NomadCache;
-pub use specs::{SpecCache, SpecEntry};
+pub use specs::{SpecCache, SpecEntry, SpecText};
 pub use statuses::{StatusCache, StoredStatus};
 pub use vault::VaultCache;
 

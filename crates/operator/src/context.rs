@@ -18,7 +18,7 @@ use crate::cache::{Caches, Changes};
 use crate::config::OperatorConfig;
 use crate::guard::GcState;
 use crate::key::SpecKey;
-use crate::memo::RenderMemo;
+use crate::memo::{ParsedMemo, RenderMemo};
 use crate::metrics::Metrics;
 use crate::writer::StatusWriter;
 
@@ -57,6 +57,8 @@ pub(crate) struct OperatorContext {
     pub(crate) leadership: watch::Receiver<Leadership>,
     /// Rendered specs by key (bounded; see `reconcile::render`).
     pub(crate) renders: Mutex<RenderMemo>,
+    /// Validated specs by key, at their generation (see `crate::memo`).
+    pub(crate) parsed: Mutex<ParsedMemo>,
     /// When the edge gateway was last seen.
     pub(crate) gateway_seen: Mutex<Option<Instant>>,
     /// Held while one reconcile checks the edge gateway or the Nomad namespaces, so
@@ -64,6 +66,10 @@ pub(crate) struct OperatorContext {
     pub(crate) first_checks: tokio::sync::Mutex<()>,
     /// Reconciles run so far (any result).
     pub(crate) reconciles: AtomicU64,
+    /// Specs rendered so far (the renderings the memo did not hold).
+    pub(crate) renderings: AtomicU64,
+    /// Spec documents parsed and validated so far.
+    pub(crate) parses: AtomicU64,
     /// Keys whose spec this process has fully checked against the live objects, with
     /// the generation checked.
     pub(crate) verified: Mutex<HashMap<String, u64>>,

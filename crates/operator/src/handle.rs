@@ -104,11 +104,12 @@ impl OperatorHandle {
     /// document that is not UTF-8 is shown lossily (its status says it is Invalid).
     #[must_use]
     pub fn spec_document(&self, key: &str) -> Option<(u64, String)> {
-        self.shared
-            .caches
-            .specs
-            .get(key)
-            .map(|e| (e.generation, String::from_utf8_lossy(&e.value).into_owned()))
+        self.shared.caches.specs.get(key).map(|e| {
+            (
+                e.generation,
+                String::from_utf8_lossy(&e.value.bytes()).into_owned(),
+            )
+        })
     }
 
     /// The rendered desired objects of a spec key and what a reconcile would do now
@@ -232,6 +233,20 @@ impl OperatorHandle {
     #[must_use]
     pub fn reconciles(&self) -> u64 {
         self.shared.reconciles.load(Ordering::Relaxed)
+    }
+
+    /// Specs rendered so far by this instance: a reconcile whose key's rendering the
+    /// memo held does not count.
+    #[must_use]
+    pub fn renderings(&self) -> u64 {
+        self.shared.renderings.load(Ordering::Relaxed)
+    }
+
+    /// Spec documents parsed and validated so far by this instance (once per key and
+    /// generation while the key's spec exists).
+    #[must_use]
+    pub fn parses(&self) -> u64 {
+        self.shared.parses.load(Ordering::Relaxed)
     }
 
     /// How many spec keys this process has fully checked against the live objects at

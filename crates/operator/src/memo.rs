@@ -1,16 +1,73 @@
-//! The bounded memo of renderings (see `reconcile::render`): a key is reconciled many
-//! times per generation, and parsing and rendering it once is enough.
+//! The memos of `reconcile::render`: a key is reconciled many times per generation, and
+//! parsing and rendering it once is enough.
+//!
+//! - [`RenderMemo`]: the renderings of the keys reconciled last (a rendering is ~23 KB
+//!   of JSON values, so only [`RENDER_MEMO`] keys);
+//! - [`ParsedMemo`]: every key's validated spec at its generation, kept as compressed
+//!   JSON (~0.5 KB), so that a spec is parsed and checked once per generation even when
+//!   its rendering has been forgotten (at 10,000 specs a cold start reconciles each key
+//!   twice, 10,000 keys apart). Bounded by the specs that exist: a key is forgotten when
+//!   its spec goes.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use steward_render::Desired;
 use steward_render::names::SpecKey;
+use steward_spec::ServiceSpec;
 
 /// How many keys' renderings are remembered: more than are in flight at once (the
 /// reconcile concurrency, and the keys whose rollouts are running), far fewer than
 /// 10,000 specs' worth of rendered jobs.
 pub(crate) const RENDER_MEMO: usize = 256;
+
+/// The validated spec of each key at the generation last parsed (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct ParsedMemo {
+    map: HashMap<String, (u64, Arc<[u8]>)>,
+}
+
+impl ParsedMemo {
+    /// The spec of `key` at `generation`, if it was parsed and passed validation.
+    pub(crate) fn get(&self, key: &str, generation: u64) -> Option<ServiceSpec> {
+        let (kept, packed) = self.map.get(key)?;
+        if *kept != generation {
+            return None;
+        }
+        let json = lz4_flex::decompress_size_prepended(packed).ok()?;
+        serde_json::from_slice(&json).ok()
+    }
+
+    /// Remembers the validated `spec` of `key` at `generation`.
+    pub(crate) fn insert(&mut self, key: &str, generation: u64, spec: &ServiceSpec) {
+        let Ok(json) = serde_json::to_vec(spec) else {
+            return;
+        };
+        let packed = Arc::from(lz4_flex::compress_prepend_size(&json));
+        match self.map.get_mut(key) {
+            Some(entry) => *entry = (generation, packed),
+            None => {
+                self.map.insert(key.to_owned(), (generation, packed));
+            }
+        }
+    }
+
+    /// Forgets `key` (its spec is gone).
+    pub(crate) fn forget(&mut self, key: &str) {
+        self.map.remove(key);
+    }
+
+    /// Keys remembered.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Keeps only the keys `exists` says still have a spec: a spec deleted while this
+    /// instance did not lead is never reconciled here, so `forget` never sees it.
+    pub(crate) fn retain(&mut self, exists: impl Fn(&str) -> bool) {
+        self.map.retain(|k, _| exists(k));
+    }
+}
 
 /// What a key last rendered to.
 #[derive(Debug, Clone)]
@@ -104,6 +161,51 @@ mod tests {
             }),
             edge: None,
         }
+    }
+
+    #[test]
+    fn a_parsed_spec_comes_back_equal_for_its_generation_only() {
+        let text = include_str!("../../../deploy/examples/order-api.yaml");
+        let spec = steward_spec::load("order-api.yaml", text, None)
+            .spec
+            .unwrap();
+        let mut memo = ParsedMemo::default();
+        memo.insert("trading/order-api", 4, &spec);
+        assert_eq!(memo.get("trading/order-api", 4), Some(spec.clone()));
+        assert_eq!(memo.get("trading/order-api", 5), None, "another generation");
+        assert_eq!(memo.get("trading/other", 4), None);
+        memo.forget("trading/order-api");
+        assert_eq!(memo.get("trading/order-api", 4), None);
+        memo.insert("a/kept", 1, &spec);
+        memo.insert("a/gone", 1, &spec);
+        memo.retain(|k| k == "a/kept");
+        assert_eq!(memo.len(), 1);
+        assert!(memo.get("a/kept", 1).is_some());
+    }
+
+    #[test]
+    fn every_example_spec_survives_the_parsed_memo_unchanged() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/examples");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let Some(spec) = steward_spec::load("x.yaml", &text, None).spec else {
+                continue;
+            };
+            let mut memo = ParsedMemo::default();
+            memo.insert("k", 1, &spec);
+            assert_eq!(memo.get("k", 1).as_ref(), Some(&spec), "{}", path.display());
+            seen += 1;
+        }
+        assert!(
+            seen >= 5,
+            "only {seen} examples loaded from {}",
+            dir.display()
+        );
     }
 
     #[test]

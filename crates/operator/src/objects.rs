@@ -23,6 +23,9 @@ pub struct LiveEntry {
     pub body: Arc<Value>,
     /// `ModifyIndex`, the CAS value of the next write.
     pub modify_index: u64,
+    /// The cache's digest of the live entry equals the desired body's, and `body` is
+    /// that desired body: comparing them again field by field would find no change.
+    pub same_as_desired: bool,
 }
 
 /// One live object, in the form its kind's module reads it (see `crate::kinds`).

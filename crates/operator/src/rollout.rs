@@ -171,10 +171,8 @@ pub fn reverted(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use serde_json::json;
-    use steward_hashi::nomad::DeploymentState;
+    use steward_hashi::nomad::{DeploymentState, TaskGroups};
 
     use super::*;
 
@@ -197,7 +195,7 @@ mod tests {
             create_index: create,
             status: status.into(),
             status_description: format!("{status} description"),
-            task_groups: BTreeMap::from([(
+            task_groups: TaskGroups::from([(
                 "web".to_owned(),
                 DeploymentState {
                     desired_total: 2,

@@ -22,11 +22,41 @@ use crate::status::StatusDoc;
 /// bench steady`: 18 requests a minute at 10 namespaces instead of 8).
 pub const LEADER_HOLD: Duration = Duration::from_secs(300);
 
-/// A spec status as the cache keeps it: its compact JSON, parsed on demand. A parsed
-/// document (conditions, objects, events: many small strings) is about twice the size
-/// of its text, and of 10,000 documents only the one being reconciled (or served) is
-/// needed parsed at a time.
-pub type DocJson = Arc<[u8]>;
+/// A spec status as the cache keeps it: its compact JSON, LZ4-compressed, parsed on
+/// demand. A parsed document (conditions, objects, events: many small strings) is about
+/// twice the size of its text, and of 10,000 documents only the one being reconciled
+/// (or served) is needed parsed at a time. The text (~2.5 KB, half of it the recent
+/// events, which repeat the object names) compresses to about 40 %: at 10,000 specs the
+/// leader's copies of what it wrote were ~23 MiB of the operator's peak as plain JSON
+/// (heaptrack, BENCHMARKS.md). Decompressing one costs a few microseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocJson(Arc<[u8]>);
+
+impl DocJson {
+    /// Keeps `json` (a serialised status document).
+    #[must_use]
+    pub fn pack(json: &[u8]) -> Self {
+        Self(Arc::from(lz4_flex::compress_prepend_size(json)))
+    }
+
+    /// The JSON kept (`None` only if the packed bytes were damaged in memory).
+    #[must_use]
+    pub fn json(&self) -> Option<Vec<u8>> {
+        lz4_flex::decompress_size_prepended(&self.0).ok()
+    }
+
+    /// Bytes held.
+    #[must_use]
+    pub fn packed_len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether both are the same allocation (one copy kept, not two).
+    #[must_use]
+    pub fn same(&self, other: &DocJson) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
 
 /// One stored status document.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,14 +75,15 @@ impl StoredStatus {
     /// The parsed document, when it is a spec status.
     #[must_use]
     pub fn doc(&self) -> Option<Arc<StatusDoc>> {
-        self.doc_json.as_deref().and_then(parse)
+        self.doc_json.as_ref().and_then(parse)
     }
 }
 
 /// A kept document parsed again (it parsed when it was kept, or is our own
 /// serialisation).
-fn parse(json: &[u8]) -> Option<Arc<StatusDoc>> {
-    serde_json::from_slice(json).ok().map(Arc::new)
+fn parse(doc: &DocJson) -> Option<Arc<StatusDoc>> {
+    let json = doc.json()?;
+    serde_json::from_slice(&json).ok().map(Arc::new)
 }
 
 /// What this term wrote for a key: (`ModifyIndex` of the write, document's JSON; `None`
@@ -104,7 +135,7 @@ impl StatusCache {
     /// since seen that write or a newer one; else what is stored.
     #[must_use]
     pub fn current(&self, key: &str) -> Option<Arc<StatusDoc>> {
-        self.current_json(key).as_deref().and_then(parse)
+        self.current_json(key).as_ref().and_then(parse)
     }
 
     /// The JSON of [`Self::current`]'s document, unparsed.
@@ -125,7 +156,7 @@ impl StatusCache {
         // have been written either; keeping `None` for it would read as "deleted", so
         // such a record is dropped and the stored document stays current.
         let json = match doc.map(|d| serde_json::to_vec(&*d)) {
-            Some(Ok(json)) => Some(DocJson::from(json)),
+            Some(Ok(json)) => Some(DocJson::pack(&json)),
             Some(Err(_)) => return,
             None => None,
         };
@@ -200,7 +231,7 @@ impl StatusCache {
         StoredStatus {
             modify_index: pair.modify_index,
             raw,
-            doc_json: is_status.then(|| DocJson::from(pair.value.as_slice())),
+            doc_json: is_status.then(|| DocJson::pack(&pair.value)),
         }
     }
 
@@ -331,6 +362,30 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_document_reads_back_unchanged_and_takes_less_than_its_json() {
+        let mut d = doc(3);
+        for i in 0..8 {
+            d.events.push(crate::status::EventDoc {
+                time: "2026-12-07T20:41:52.314196469Z".parse().unwrap(),
+                type_: "Normal".into(),
+                reason: "Created".into(),
+                message: format!("vault-policy steward-team-0-svc-0000{i} created"),
+                object: Some(format!("vault-policy steward-team-0-svc-0000{i}")),
+            });
+        }
+        let json = serde_json::to_vec(&d).unwrap();
+        let kept = DocJson::pack(&json);
+        assert_eq!(kept.json().unwrap(), json);
+        assert_eq!(*parse(&kept).unwrap(), d);
+        assert!(
+            kept.packed_len() * 10 < json.len() * 6,
+            "{} bytes kept for {} bytes of JSON",
+            kept.packed_len(),
+            json.len()
+        );
+    }
+
+    #[test]
     fn a_shard_listing_replaces_only_its_own_documents() {
         let cache = StatusCache::new();
         let (changes, mut rx) = Changes::channel();
@@ -382,7 +437,7 @@ mod tests {
         );
         let stored = cache.stored("a/b").unwrap();
         assert!(
-            Arc::ptr_eq(stored.doc_json.as_ref().unwrap(), &ours),
+            stored.doc_json.as_ref().unwrap().same(&ours),
             "no second copy"
         );
         assert!(

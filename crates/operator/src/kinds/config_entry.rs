@@ -73,6 +73,7 @@ impl ConfigEntryKind {
                         return Ok(Ok(Some(LiveEntry {
                             body: Arc::new(body.clone()),
                             modify_index: facts.modify_index,
+                            same_as_desired: true,
                         })));
                     }
                     // Differs (or is not ours to want): the diff needs the body.
@@ -87,6 +88,7 @@ impl ConfigEntryKind {
                             Some(LiveEntry {
                                 body: Arc::new(body.clone()),
                                 modify_index: 0,
+                                same_as_desired: true,
                             })
                         })
                         .ok_or(WaitForWatch));
@@ -103,6 +105,7 @@ impl ConfigEntryKind {
         Ok(Ok(r.value.map(|body| LiveEntry {
             modify_index: modify_index(&body),
             body: Arc::new(body),
+            same_as_desired: false,
         })))
     }
 
@@ -376,6 +379,14 @@ pub(super) fn entry_step(
         body: desired.body.clone(),
         cas,
     };
-    let changes = live.map(|l| material(diff_config_entry(&desired.body, &l.body)));
+    // A live entry the cache vouched for by digest is the desired body itself: no
+    // field-by-field diff (it normalises both sides) for a converged entry.
+    let changes = live.map(|l| {
+        if l.same_as_desired {
+            Vec::new()
+        } else {
+            material(diff_config_entry(&desired.body, &l.body))
+        }
+    });
     upsert_step(object, changes, |_| put(live.map_or(0, |l| l.modify_index)))
 }

@@ -26,6 +26,7 @@ fn entry(body: Value, modify_index: u64) -> LiveObject {
     LiveObject::Entry(LiveEntry {
         body: Arc::new(body),
         modify_index,
+        same_as_desired: false,
     })
 }
 
@@ -177,4 +178,33 @@ fn objects_are_named_for_messages_by_their_kind() {
     assert_eq!(of(ObjectKind::NomadJob).removal(false), "stopped");
     assert_eq!(of(ObjectKind::NomadJob).removal(true), "purged");
     assert_eq!(of(ObjectKind::VaultRole).removal(true), "deleted");
+}
+
+#[test]
+fn an_entry_the_cache_vouched_for_by_digest_is_in_sync_without_a_diff_and_another_is_compared() {
+    let d = desired();
+    let defaults = d.service_defaults.clone().unwrap();
+    let vouched = LiveEntry {
+        body: Arc::new(defaults.body.clone()),
+        modify_index: 7,
+        same_as_desired: true,
+    };
+    assert!(
+        config_entry::entry_step(ObjectKind::ServiceDefaults, &defaults, Some(&vouched)).is_none()
+    );
+    let mut changed = defaults.body.clone();
+    changed["Protocol"] = json!("tcp");
+    let read = LiveEntry {
+        body: Arc::new(changed),
+        modify_index: 7,
+        same_as_desired: false,
+    };
+    let step =
+        config_entry::entry_step(ObjectKind::ServiceDefaults, &defaults, Some(&read)).unwrap();
+    assert_eq!(step.kind, StepKind::Update);
+    assert!(
+        step.changes.iter().any(|c| c.path.contains("Protocol")),
+        "{:?}",
+        step.changes
+    );
 }

@@ -17,6 +17,7 @@ pub(crate) fn entry(body: &Value, index: u64) -> LiveObject {
     LiveObject::Entry(LiveEntry {
         body: Arc::new(body.clone()),
         modify_index: index,
+        same_as_desired: false,
     })
 }
 

@@ -18,6 +18,7 @@ use crate::status::DiagnosticDoc;
 /// Forgets what was remembered of `key` (its spec is gone).
 pub(crate) fn forget(shared: &OperatorContext, key: &str) {
     shared.renders.lock().forget(key);
+    shared.parsed.lock().forget(key);
     shared.verified.lock().remove(key);
     shared.waits.forget(key);
     if let Some(key) = steward_render::names::SpecKey::parse(key) {
@@ -82,7 +83,7 @@ pub(crate) fn render_spec(
     key: &str,
     generation: u64,
     create_index: u64,
-    value: &[u8],
+    value: &crate::cache::SpecText,
     now: jiff::Timestamp,
 ) -> Rendered {
     if let Some(c) = shared.renders.lock().get(key, generation, now) {
@@ -95,21 +96,44 @@ pub(crate) fn render_spec(
             edge: c.edge.clone(),
         };
     }
-    let file = format!("{}{key}", shared.config.specs_prefix());
-    let loaded = steward_spec::load_bytes(&file, value, Some(&shared.config.policy));
-    let Some(spec) = loaded.spec.as_ref() else {
-        let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
-        let first = loaded
-            .diagnostics
-            .iter()
-            .find(|d| d.is_error())
-            .map(|d| format!(": {}:{} {}", d.line, d.column, d.message))
-            .unwrap_or_default();
-        return Rendered::Invalid(
-            format!("the spec is invalid ({errors} error(s)){first}"),
-            loaded.diagnostics.iter().map(DiagnosticDoc::from).collect(),
-        );
+    shared
+        .renderings
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // Parsed and validated once per generation (the guardrail policy is fixed for the
+    // operator's life); an invalid spec is parsed again, to report its diagnostics.
+    let memo = shared.parsed.lock().get(key, generation);
+    let parsed = match memo {
+        Some(spec) => spec,
+        None => {
+            shared
+                .parses
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let file = format!("{}{key}", shared.config.specs_prefix());
+            let loaded =
+                steward_spec::load_bytes(&file, &value.bytes(), Some(&shared.config.policy));
+            let Some(spec) = loaded.spec else {
+                let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+                let first = loaded
+                    .diagnostics
+                    .iter()
+                    .find(|d| d.is_error())
+                    .map(|d| format!(": {}:{} {}", d.line, d.column, d.message))
+                    .unwrap_or_default();
+                return Rendered::Invalid(
+                    format!("the spec is invalid ({errors} error(s)){first}"),
+                    loaded.diagnostics.iter().map(DiagnosticDoc::from).collect(),
+                );
+            };
+            let specs = &shared.caches.specs;
+            let mut memo = shared.parsed.lock();
+            memo.insert(key, generation, &spec);
+            if memo.len() > 2 * specs.len() + 64 {
+                memo.retain(|k| specs.contains(k));
+            }
+            spec
+        }
     };
+    let spec = &parsed;
     let spec_key = SpecKey::of(spec);
     if SpecKey::parse(key).as_ref() != Some(&spec_key) {
         return invalid(
