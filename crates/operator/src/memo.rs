@@ -2,7 +2,7 @@
 //! parsing and rendering it once is enough.
 //!
 //! - [`RenderMemo`]: the renderings of the keys reconciled last (a rendering is ~23 KB
-//!   of JSON values, so only [`RENDER_MEMO`] keys);
+//!   of JSON values, so only [`RENDER_MEMO`] keys, 96);
 //! - [`ParsedMemo`]: every key's validated spec at its generation, kept as compressed
 //!   JSON (~0.5 KB), so that a spec is parsed and checked once per generation even when
 //!   its rendering has been forgotten (at 10,000 specs a cold start reconciles each key
@@ -17,9 +17,12 @@ use steward_render::names::SpecKey;
 use steward_spec::ServiceSpec;
 
 /// How many keys' renderings are remembered: more than are in flight at once (the
-/// reconcile concurrency, and the keys whose rollouts are running), far fewer than
-/// 10,000 specs' worth of rendered jobs.
-pub(crate) const RENDER_MEMO: usize = 256;
+/// reconcile concurrency, 64 by default, and the keys whose rollouts are running), far
+/// fewer than 10,000 specs' worth of rendered jobs. A rendering is ~23 KB of JSON
+/// values, so this memo is a fixed ~2 MiB (256 keys were ~6 MiB, a tenth of the
+/// operator's peak at 1,000 specs); a miss costs a rendering only, not a parse
+/// ([`ParsedMemo`]).
+pub(crate) const RENDER_MEMO: usize = 96;
 
 /// The validated spec of each key at the generation last parsed (see the module docs).
 #[derive(Debug, Default)]
