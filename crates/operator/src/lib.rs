@@ -91,6 +91,7 @@ mod memo;
 pub mod metrics;
 mod objects;
 mod operator;
+pub mod packed;
 pub mod plan;
 pub mod reconcile;
 mod reconcile_error;

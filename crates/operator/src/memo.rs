@@ -16,6 +16,8 @@ use steward_render::Desired;
 use steward_render::names::SpecKey;
 use steward_spec::ServiceSpec;
 
+use crate::packed::Packed;
+
 /// How many keys' renderings are remembered: more than are in flight at once (the
 /// reconcile concurrency, 64 by default, and the keys whose rollouts are running), far
 /// fewer than 10,000 specs' worth of rendered jobs. A rendering is ~23 KB of JSON
@@ -27,7 +29,7 @@ pub(crate) const RENDER_MEMO: usize = 96;
 /// The validated spec of each key at the generation last parsed (see the module docs).
 #[derive(Debug, Default)]
 pub(crate) struct ParsedMemo {
-    map: HashMap<String, (u64, Arc<[u8]>)>,
+    map: HashMap<String, (u64, Packed)>,
 }
 
 impl ParsedMemo {
@@ -37,8 +39,7 @@ impl ParsedMemo {
         if *kept != generation {
             return None;
         }
-        let json = lz4_flex::decompress_size_prepended(packed).ok()?;
-        serde_json::from_slice(&json).ok()
+        serde_json::from_slice(&packed.unpack()?).ok()
     }
 
     /// Remembers the validated `spec` of `key` at `generation`.
@@ -46,7 +47,7 @@ impl ParsedMemo {
         let Ok(json) = serde_json::to_vec(spec) else {
             return;
         };
-        let packed = Arc::from(lz4_flex::compress_prepend_size(&json));
+        let packed = Packed::pack(&json);
         match self.map.get_mut(key) {
             Some(entry) => *entry = (generation, packed),
             None => {

@@ -25,26 +25,10 @@ pub struct SpecEntry {
     pub value: SpecText,
 }
 
-/// A spec document's bytes, kept LZ4-compressed: it is read once per generation (the
-/// validated spec is remembered, `crate::memo`) and when a user asks for it, and at
-/// 10,000 specs the plain texts were ~7 MiB of the operator's peak (heaptrack).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpecText(Arc<[u8]>);
-
-impl SpecText {
-    /// Keeps `bytes`.
-    #[must_use]
-    pub fn pack(bytes: &[u8]) -> Self {
-        Self(Arc::from(lz4_flex::compress_prepend_size(bytes)))
-    }
-
-    /// The bytes kept (empty only if the packed bytes were damaged in memory, which
-    /// loading then reports as an empty document rather than guessing).
-    #[must_use]
-    pub fn bytes(&self) -> Vec<u8> {
-        lz4_flex::decompress_size_prepended(&self.0).unwrap_or_default()
-    }
-}
+/// A spec document's bytes, kept compressed ([`crate::packed`]): it is read once per
+/// generation (the validated spec is remembered, `crate::memo`) and when a user asks
+/// for it, and at 10,000 specs the plain texts were ~7 MiB of the operator's peak.
+pub type SpecText = crate::packed::Packed;
 
 /// Specs by key.
 #[derive(Debug)]

@@ -22,41 +22,14 @@ use crate::status::StatusDoc;
 /// bench steady`: 18 requests a minute at 10 namespaces instead of 8).
 pub const LEADER_HOLD: Duration = Duration::from_secs(300);
 
-/// A spec status as the cache keeps it: its compact JSON, LZ4-compressed, parsed on
-/// demand. A parsed document (conditions, objects, events: many small strings) is about
-/// twice the size of its text, and of 10,000 documents only the one being reconciled
-/// (or served) is needed parsed at a time. The text (~2.5 KB, half of it the recent
-/// events, which repeat the object names) compresses to about 40 %: at 10,000 specs the
-/// leader's copies of what it wrote were ~23 MiB of the operator's peak as plain JSON
-/// (heaptrack, BENCHMARKS.md). Decompressing one costs a few microseconds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocJson(Arc<[u8]>);
-
-impl DocJson {
-    /// Keeps `json` (a serialised status document).
-    #[must_use]
-    pub fn pack(json: &[u8]) -> Self {
-        Self(Arc::from(lz4_flex::compress_prepend_size(json)))
-    }
-
-    /// The JSON kept (`None` only if the packed bytes were damaged in memory).
-    #[must_use]
-    pub fn json(&self) -> Option<Vec<u8>> {
-        lz4_flex::decompress_size_prepended(&self.0).ok()
-    }
-
-    /// Bytes held.
-    #[must_use]
-    pub fn packed_len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether both are the same allocation (one copy kept, not two).
-    #[must_use]
-    pub fn same(&self, other: &DocJson) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
+/// A spec status as the cache keeps it: its compact JSON, compressed
+/// ([`crate::packed`]), parsed on demand. A parsed document (conditions, objects,
+/// events: many small strings) is about twice the size of its text, and of 10,000
+/// documents only the one being reconciled (or served) is needed parsed at a time. The
+/// text (~2.5 KB, half of it the recent events, which repeat the object names)
+/// compresses to about 40 %: at 10,000 specs the leader's copies of what it wrote were
+/// ~23 MiB of the operator's peak as plain JSON.
+pub type DocJson = crate::packed::Packed;
 
 /// One stored status document.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,7 +55,7 @@ impl StoredStatus {
 /// A kept document parsed again (it parsed when it was kept, or is our own
 /// serialisation).
 fn parse(doc: &DocJson) -> Option<Arc<StatusDoc>> {
-    let json = doc.json()?;
+    let json = doc.unpack()?;
     serde_json::from_slice(&json).ok().map(Arc::new)
 }
 
@@ -375,7 +348,7 @@ mod tests {
         }
         let json = serde_json::to_vec(&d).unwrap();
         let kept = DocJson::pack(&json);
-        assert_eq!(kept.json().unwrap(), json);
+        assert_eq!(kept.unpack().unwrap(), json);
         assert_eq!(*parse(&kept).unwrap(), d);
         assert!(
             kept.packed_len() * 10 < json.len() * 6,
