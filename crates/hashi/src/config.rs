@@ -316,6 +316,17 @@ pub struct HttpSettings {
     pub blocking_slack: Duration,
     /// Retry policy for retryable failures.
     pub retry: crate::retry::RetryPolicy,
+    /// Most point reads and writes in flight to this server at once; more wait for a
+    /// turn. Each one in flight holds a pooled connection, and a pooled connection
+    /// keeps its buffers (~20 KiB) until it idles out, so this bounds both the
+    /// connections a burst opens and their memory. Servers limit connections per
+    /// client address too: Nomad's `limits.http_max_conns_per_client` defaults to
+    /// 100 (older Nomad closes the extra connections without an answer, newer ones
+    /// answer 429) and Consul's to 200. Lists, blocking queries and streams are not
+    /// counted (they go through their own pool and a blocking query can last
+    /// minutes). Default 24: a cold start of 1,000 specs at a 5 ms round trip takes 1.9 s
+    /// with it and 1.6 s without, with a third of the connections (BENCHMARKS.md).
+    pub max_point_requests: usize,
 }
 
 impl Default for HttpSettings {
@@ -324,6 +335,7 @@ impl Default for HttpSettings {
             timeout: Duration::from_secs(60),
             blocking_slack: Duration::from_secs(10),
             retry: crate::retry::RetryPolicy::default(),
+            max_point_requests: 24,
         }
     }
 }

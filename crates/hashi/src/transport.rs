@@ -8,7 +8,7 @@ use std::time::Duration;
 use backon::Retryable as _;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
-use crate::config::{ConfigError, Endpoint};
+use crate::config::{ConfigError, Endpoint, Scheme};
 use crate::error::{Error, Product, Result};
 use crate::request::{Body, RequestSpec, render_query};
 use crate::response::RawResponse;
@@ -97,6 +97,11 @@ struct Inner {
     client: reqwest::Client,
     /// Lists, blocking queries and streams ([`is_bulk`]): its own connection pool.
     bulk_client: reqwest::Client,
+    /// Turns for point requests ([`HttpSettings::max_point_requests`]), shared by
+    /// every transport made from this one.
+    ///
+    /// [`HttpSettings::max_point_requests`]: crate::config::HttpSettings::max_point_requests
+    point_turns: Arc<tokio::sync::Semaphore>,
     base_url: String,
     observers: Vec<Observer>,
 }
@@ -138,11 +143,13 @@ impl Transport {
             built.authority,
             endpoint.address.path_prefix
         );
+        let turns = endpoint.http.max_point_requests.max(1);
         Ok(Self {
             inner: Arc::new(Inner {
                 endpoint,
                 client: built.client,
                 bulk_client: bulk.client,
+                point_turns: Arc::new(tokio::sync::Semaphore::new(turns)),
                 base_url,
                 observers: Vec::new(),
             }),
@@ -160,6 +167,7 @@ impl Transport {
                 endpoint: self.inner.endpoint.clone(),
                 client: self.inner.client.clone(),
                 bulk_client: self.inner.bulk_client.clone(),
+                point_turns: self.inner.point_turns.clone(),
                 base_url: self.inner.base_url.clone(),
                 observers,
             }),
@@ -240,6 +248,17 @@ impl Transport {
         if matches!(spec.body, Body::Json(_)) {
             insert("content-type", "application/json", false)?;
         }
+        // hyper grows an HTTP/1.1 connection's read buffer to the largest answer it
+        // read and keeps a buffer that size while the connection waits for its next
+        // answer, which for a blocking query is minutes. At 1,000 specs the shard
+        // watches of specs and statuses held ~6 MB that way (heaptrack, BENCHMARKS.md).
+        // So a list closes its connection once answered, and the buffer goes with it;
+        // lists are few (a blocking query answers only on a change), so the extra
+        // connection set-ups cost little. Over TLS the connection may be HTTP/2, which
+        // forbids this header and shares one connection anyway.
+        if ep.address.scheme == Scheme::Http && is_bulk(spec) {
+            insert("connection", "close", false)?;
+        }
         let timeout = match spec.blocking_wait {
             Some(w) => w + w / 16 + ep.http.blocking_slack,
             None => ep.http.timeout,
@@ -299,18 +318,22 @@ impl Transport {
         }
     }
 
-    /// The pool `spec` goes through (see [`is_bulk`]).
-    fn client_for(&self, spec: &RequestSpec) -> &reqwest::Client {
-        if is_bulk(spec) {
+    async fn send_once(&self, spec: &RequestSpec, prepared: &Prepared) -> Result<RawResponse> {
+        // The pool `spec` goes through (see [`is_bulk`]). A point request waits for a
+        // turn and keeps it until its body is read; the semaphore is never closed, so
+        // the error arm cannot happen.
+        let bulk = is_bulk(spec);
+        let _turn = if bulk {
+            None
+        } else {
+            self.inner.point_turns.acquire().await.ok()
+        };
+        let client = if bulk {
             &self.inner.bulk_client
         } else {
             &self.inner.client
-        }
-    }
-
-    async fn send_once(&self, spec: &RequestSpec, prepared: &Prepared) -> Result<RawResponse> {
-        let mut req = self
-            .client_for(spec)
+        };
+        let mut req = client
             .request(prepared.method.clone(), &prepared.url)
             .headers(prepared.headers.clone());
         if let Some(t) = prepared.timeout {
@@ -560,6 +583,10 @@ mod tests {
         );
         assert_eq!(p.headers["x-extra"], "1");
         assert_eq!(p.timeout, Some(Duration::from_secs(60)));
+        // a list closes its plain-HTTP connection once answered; a point read does not
+        assert_eq!(p.headers["connection"], "close");
+        let point = t.prepare(&RequestSpec::get("/v1/kv/a")).unwrap();
+        assert!(!point.headers.contains_key("connection"));
         // the request's own namespace wins over the default
         let p = t
             .prepare(&RequestSpec::get("/v1/kv/a").query("ns", "other"))

@@ -166,3 +166,93 @@ async fn garbage_meta_headers_are_decode_errors() {
         .unwrap_err();
     assert!(matches!(err, Error::Decode { .. }), "{err:?}");
 }
+
+/// A server that holds every request until `release` is set, counting the point reads
+/// (`GET /v1/kv/a`) and the listings (`?recurse`) in flight.
+struct HeldServer {
+    addr: std::net::SocketAddr,
+    points: Arc<AtomicUsize>,
+    most_points: Arc<AtomicUsize>,
+    lists: Arc<AtomicUsize>,
+    release: tokio::sync::watch::Sender<bool>,
+}
+
+async fn held_server() -> HeldServer {
+    let (release, released) = tokio::sync::watch::channel(false);
+    let points = Arc::new(AtomicUsize::new(0));
+    let most_points = Arc::new(AtomicUsize::new(0));
+    let lists = Arc::new(AtomicUsize::new(0));
+    let (p, m, l) = (points.clone(), most_points.clone(), lists.clone());
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let (p, m, l, mut released) = (p.clone(), m.clone(), l.clone(), released.clone());
+        async move {
+            let list = req.uri().query().is_some_and(|q| q.contains("recurse"));
+            let counter = if list { &l } else { &p };
+            let now = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            if !list {
+                m.fetch_max(now, Ordering::SeqCst);
+            }
+            let _ = released.wait_for(|r| *r).await;
+            counter.fetch_sub(1, Ordering::SeqCst);
+            // A single read and a listing answer alike: an array of pairs.
+            let body = r#"[{"Key":"a","CreateIndex":5,"ModifyIndex":5,"LockIndex":0,"Flags":0,"Value":null}]"#;
+            ([("content-type", "application/json"), ("X-Consul-Index", "5")], body).into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    HeldServer {
+        addr,
+        points,
+        most_points,
+        lists,
+        release,
+    }
+}
+
+/// Waits (at most 10 s, in 10 ms steps) until `counter` reads `want`.
+async fn until_count(counter: &AtomicUsize, want: usize) {
+    for _ in 0..1000 {
+        if counter.load(Ordering::SeqCst) == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the server never saw {want} requests in flight");
+}
+
+#[tokio::test]
+async fn point_requests_wait_for_a_turn_and_listings_do_not() {
+    let server = held_server().await;
+    let consul = ConsulClient::new(
+        ConsulConfig::default()
+            .with_address(&server.addr.to_string())
+            .unwrap()
+            .with_max_point_requests(2),
+    )
+    .unwrap();
+    let reads: Vec<_> = (0..6)
+        .map(|_| {
+            let consul = consul.clone();
+            tokio::spawn(async move { consul.kv_get("a", &QueryOptions::new()).await })
+        })
+        .collect();
+    until_count(&server.points, 2).await;
+    // The other four wait for a turn, not for the server.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.points.load(Ordering::SeqCst), 2);
+    // A listing is not held back by the point reads holding every turn.
+    let list = {
+        let consul = consul.clone();
+        tokio::spawn(async move { consul.kv_list("a", &QueryOptions::new()).await })
+    };
+    until_count(&server.lists, 1).await;
+    server.release.send(true).unwrap();
+    for read in reads {
+        let pair = bounded(read).await.unwrap().unwrap();
+        assert_eq!(pair.value.unwrap().key, "a");
+    }
+    assert_eq!(bounded(list).await.unwrap().unwrap().value.len(), 1);
+    assert_eq!(server.most_points.load(Ordering::SeqCst), 2);
+}

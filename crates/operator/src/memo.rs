@@ -2,7 +2,7 @@
 //! parsing and rendering it once is enough.
 //!
 //! - [`RenderMemo`]: the renderings of the keys reconciled last (a rendering is ~23 KB
-//!   of JSON values, so only [`RENDER_MEMO`] keys, 96);
+//!   of JSON values, so only [`RENDER_MEMO`] keys, 32);
 //! - [`ParsedMemo`]: every key's validated spec at its generation, kept as compressed
 //!   JSON (~0.5 KB), so that a spec is parsed and checked once per generation even when
 //!   its rendering has been forgotten (at 10,000 specs a cold start reconciles each key
@@ -18,13 +18,14 @@ use steward_spec::ServiceSpec;
 
 use crate::packed::Packed;
 
-/// How many keys' renderings are remembered: more than are in flight at once (the
-/// reconcile concurrency, 64 by default, and the keys whose rollouts are running), far
-/// fewer than 10,000 specs' worth of rendered jobs. A rendering is ~23 KB of JSON
-/// values, so this memo is a fixed ~2 MiB (256 keys were ~6 MiB, a tenth of the
-/// operator's peak at 1,000 specs); a miss costs a rendering only, not a parse
-/// ([`ParsedMemo`]).
-pub(crate) const RENDER_MEMO: usize = 96;
+/// How many keys' renderings are remembered. A key is reconciled again soon after its
+/// writes (its rollout's deployment updates, its own writes seen by the watches); a
+/// cold start reconciles every key twice, the whole queue apart, so no bounded memo
+/// helps there (2.02 renderings per spec at 1,000 specs with 96 keys). A rendering is
+/// ~23 KB of JSON values: 32 keys are ~0.7 MiB (96 were ~2.2 MiB, 256 ~6 MiB, against
+/// a 40 MiB goal for the whole operator at 1,000 specs), and a miss costs a rendering
+/// only, not a parse ([`ParsedMemo`]).
+pub(crate) const RENDER_MEMO: usize = 32;
 
 /// The validated spec of each key at the generation last parsed (see the module docs).
 #[derive(Debug, Default)]

@@ -200,6 +200,13 @@ impl ConsulConfig {
         self
     }
 
+    /// Sets how many point reads and writes may be in flight to the server at once
+    /// ([`HttpSettings::max_point_requests`]; at least 1).
+    pub fn with_max_point_requests(mut self, n: usize) -> Self {
+        self.http.max_point_requests = n.max(1);
+        self
+    }
+
     pub(crate) fn endpoint(&self) -> crate::config::Endpoint {
         let mut default_query = Vec::new();
         if let Some(ns) = &self.namespace {
