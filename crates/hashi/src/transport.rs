@@ -25,6 +25,9 @@ pub struct Prepared {
     pub headers: HeaderMap,
     /// Timeout of the whole request (`None` for streams).
     pub timeout: Option<Duration>,
+    /// Sent through the pool of lists, blocking queries and streams ([`is_bulk`]),
+    /// without waiting for a turn.
+    pub bulk: bool,
 }
 
 impl fmt::Debug for Prepared {
@@ -35,6 +38,7 @@ impl fmt::Debug for Prepared {
             .field("url", &self.url)
             .field("headers", &self.headers)
             .field("timeout", &self.timeout)
+            .field("bulk", &self.bulk)
             .finish()
     }
 }
@@ -256,7 +260,8 @@ impl Transport {
         // lists are few (a blocking query answers only on a change), so the extra
         // connection set-ups cost little. Over TLS the connection may be HTTP/2, which
         // forbids this header and shares one connection anyway.
-        if ep.address.scheme == Scheme::Http && is_bulk(spec) {
+        let bulk = is_bulk(spec);
+        if ep.address.scheme == Scheme::Http && bulk {
             insert("connection", "close", false)?;
         }
         let timeout = match spec.blocking_wait {
@@ -268,6 +273,7 @@ impl Transport {
             url,
             headers,
             timeout: Some(timeout),
+            bulk,
         })
     }
 
@@ -319,16 +325,14 @@ impl Transport {
     }
 
     async fn send_once(&self, spec: &RequestSpec, prepared: &Prepared) -> Result<RawResponse> {
-        // The pool `spec` goes through (see [`is_bulk`]). A point request waits for a
-        // turn and keeps it until its body is read; the semaphore is never closed, so
-        // the error arm cannot happen.
-        let bulk = is_bulk(spec);
-        let _turn = if bulk {
+        // A point request waits for a turn and keeps it until its body is read; the
+        // semaphore is never closed, so the error arm cannot happen.
+        let _turn = if prepared.bulk {
             None
         } else {
             self.inner.point_turns.acquire().await.ok()
         };
-        let client = if bulk {
+        let client = if prepared.bulk {
             &self.inner.bulk_client
         } else {
             &self.inner.client
@@ -585,8 +589,10 @@ mod tests {
         assert_eq!(p.timeout, Some(Duration::from_secs(60)));
         // a list closes its plain-HTTP connection once answered; a point read does not
         assert_eq!(p.headers["connection"], "close");
+        assert!(p.bulk);
         let point = t.prepare(&RequestSpec::get("/v1/kv/a")).unwrap();
         assert!(!point.headers.contains_key("connection"));
+        assert!(!point.bulk);
         // the request's own namespace wins over the default
         let p = t
             .prepare(&RequestSpec::get("/v1/kv/a").query("ns", "other"))
